@@ -1,0 +1,41 @@
+"""Reasoning domains: generators of graphs whose label needs the structure."""
+
+from __future__ import annotations
+
+from nsm.data.base import SPLITS, Domain, DomainDataset, DomainSpec, make_domain
+from nsm.data.cache import default_cache_dir, load_dataset
+from nsm.data.graphs import Graph, GraphSet
+
+DOMAIN_CLASSES: dict[str, type[Domain]] = {}
+
+
+def register(cls: type[Domain]) -> type[Domain]:
+    DOMAIN_CLASSES[cls.spec.name] = cls
+    return cls
+
+
+def domain_spec(name: str) -> DomainSpec:
+    return make_domain(name).spec
+
+
+def _load_builtin() -> None:
+    # Imported for their @register side effect; each module is one domain.
+    from nsm.data import causal, kg, planning  # noqa: F401
+
+
+_load_builtin()
+
+__all__ = [
+    "DOMAIN_CLASSES",
+    "SPLITS",
+    "Domain",
+    "DomainDataset",
+    "DomainSpec",
+    "Graph",
+    "GraphSet",
+    "default_cache_dir",
+    "domain_spec",
+    "load_dataset",
+    "make_domain",
+    "register",
+]

@@ -1,0 +1,1 @@
+"""The causal domain (being written)."""

@@ -1,0 +1,229 @@
+"""A compact columnar store of many small graphs, and fast batching from it.
+
+Every domain produces `Graph` samples; a `GraphSet` holds them as a few
+concatenated tensors (cheap to cache, slice and batch). Batching gathers the
+rows of the chosen graphs in one vectorised pass instead of collating Python
+objects, which matters on a 2-core CPU where a training step is ~100 ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch_geometric.data import Data
+
+# Columns of a GraphSet, in a fixed order (also the cache file's schema).
+NODE_COLUMNS = ("node_kind", "x_num")
+EDGE_COLUMNS = ("edge_type", "edge_attr")
+
+
+@dataclass
+class Graph:
+    """One sample, as a domain generator builds it (plain Python data)."""
+
+    node_kind: list[int]
+    x_num: list[list[float]]  # one row per node, `num_numeric` columns (rows may be [])
+    edges: list[tuple[int, int, int, float]]  # (src, dst, relation id, strength)
+    y: int
+    subtype: int = 0  # domain-specific sample kind (e.g. which corruption), for per-kind accuracy
+
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((self.node_kind, self.x_num, sorted(self.edges), self.y)).encode())
+        return h.hexdigest()
+
+
+class GraphSet:
+    """Many graphs stored as concatenated columns plus node/edge offsets."""
+
+    def __init__(
+        self,
+        node_kind: torch.Tensor,
+        x_num: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        edge_attr: torch.Tensor,
+        y: torch.Tensor,
+        subtype: torch.Tensor,
+        node_ptr: torch.Tensor,
+        edge_ptr: torch.Tensor,
+    ):
+        self.node_kind = node_kind
+        self.x_num = x_num
+        self.edge_index = edge_index  # local (per-graph) node ids
+        self.edge_type = edge_type
+        self.edge_attr = edge_attr
+        self.y = y
+        self.subtype = subtype
+        self.node_ptr = node_ptr
+        self.edge_ptr = edge_ptr
+        self._check()
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def from_graphs(cls, graphs: list[Graph], num_numeric: int) -> "GraphSet":
+        kinds: list[int] = []
+        xs: list[list[float]] = []
+        src: list[int] = []
+        dst: list[int] = []
+        etype: list[int] = []
+        eattr: list[float] = []
+        node_ptr = [0]
+        edge_ptr = [0]
+        for g in graphs:
+            n = len(g.node_kind)
+            kinds.extend(g.node_kind)
+            if num_numeric:
+                if len(g.x_num) != n or any(len(r) != num_numeric for r in g.x_num):
+                    raise ValueError("x_num must have one row of num_numeric values per node")
+                xs.extend(g.x_num)
+            for s, d, r, w in g.edges:
+                if not (0 <= s < n and 0 <= d < n):
+                    raise ValueError(f"edge ({s}, {d}) points outside a graph of {n} nodes")
+                src.append(s)
+                dst.append(d)
+                etype.append(r)
+                eattr.append(float(w))
+            node_ptr.append(node_ptr[-1] + n)
+            edge_ptr.append(edge_ptr[-1] + len(g.edges))
+        x = torch.tensor(xs, dtype=torch.float32) if num_numeric else torch.zeros(len(kinds), 0)
+        return cls(
+            node_kind=torch.tensor(kinds, dtype=torch.long),
+            x_num=x.reshape(len(kinds), num_numeric),
+            edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
+            edge_type=torch.tensor(etype, dtype=torch.long),
+            edge_attr=torch.tensor(eattr, dtype=torch.float32),
+            y=torch.tensor([g.y for g in graphs], dtype=torch.long),
+            subtype=torch.tensor([g.subtype for g in graphs], dtype=torch.long),
+            node_ptr=torch.tensor(node_ptr, dtype=torch.long),
+            edge_ptr=torch.tensor(edge_ptr, dtype=torch.long),
+        )
+
+    def to_state(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, k) for k in _STATE_KEYS}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> "GraphSet":
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"graph set is missing {missing}")
+        return cls(**{k: state[k] for k in _STATE_KEYS})
+
+    def _check(self) -> None:
+        g = len(self.y)
+        n = len(self.node_kind)
+        e = self.edge_type.numel()
+        ok = (
+            self.node_ptr.numel() == g + 1
+            and self.edge_ptr.numel() == g + 1
+            and int(self.node_ptr[-1]) == n
+            and int(self.edge_ptr[-1]) == e
+            and self.x_num.shape[0] == n
+            and self.edge_index.shape == (2, e)
+            and self.edge_attr.shape == (e,)
+            and self.subtype.shape == (g,)
+        )
+        if not ok:
+            raise ValueError("inconsistent graph set: offsets do not match the columns")
+
+    # -- access -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def num_numeric(self) -> int:
+        return self.x_num.shape[1]
+
+    def num_nodes(self) -> torch.Tensor:
+        return self.node_ptr[1:] - self.node_ptr[:-1]
+
+    def num_edges(self) -> torch.Tensor:
+        return self.edge_ptr[1:] - self.edge_ptr[:-1]
+
+    def subset(self, ids: torch.Tensor | list[int]) -> "GraphSet":
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        b = self.batch(ids)
+        nn = self.num_nodes()[ids]
+        ne = self.num_edges()[ids]
+        node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), nn.cumsum(0)])
+        edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), ne.cumsum(0)])
+        local = b.edge_index - node_ptr[:-1].repeat_interleave(ne)
+        return GraphSet(b.node_kind, b.x_num, local, b.edge_type, b.edge_attr, b.y, b.subtype, node_ptr, edge_ptr)
+
+    def get(self, i: int) -> Data:
+        return self.batch(torch.tensor([i]))
+
+    def fingerprints(self) -> list[str]:
+        """A content hash per graph (to prove no graph sits in two splits)."""
+        out = []
+        for i in range(len(self)):
+            n0, n1 = int(self.node_ptr[i]), int(self.node_ptr[i + 1])
+            e0, e1 = int(self.edge_ptr[i]), int(self.edge_ptr[i + 1])
+            h = hashlib.blake2b(digest_size=16)
+            h.update(self.node_kind[n0:n1].numpy().tobytes())
+            h.update(self.x_num[n0:n1].numpy().tobytes())
+            edges = torch.cat(
+                [self.edge_index[:, e0:e1].T.float(), self.edge_type[e0:e1, None].float(), self.edge_attr[e0:e1, None]],
+                dim=1,
+            )
+            order = torch.tensor(sorted(range(edges.shape[0]), key=lambda r: edges[r].tolist()), dtype=torch.long)
+            h.update(edges[order].numpy().tobytes() if len(order) else b"")
+            out.append(h.hexdigest())
+        return out
+
+    def batch(self, ids: torch.Tensor) -> Data:
+        """Gather graphs `ids` into one disjoint-union graph (like a PyG Batch)."""
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        nn = self.num_nodes()[ids]
+        ne = self.num_edges()[ids]
+        node_idx = _ranges(self.node_ptr[ids], nn)
+        edge_idx = _ranges(self.edge_ptr[ids], ne)
+        new_start = torch.cat([torch.zeros(1, dtype=torch.long), nn.cumsum(0)[:-1]])
+        shift = new_start.repeat_interleave(ne)
+        g = len(ids)
+        data = Data(
+            node_kind=self.node_kind[node_idx],
+            x_num=self.x_num[node_idx],
+            edge_index=self.edge_index[:, edge_idx] + shift,
+            edge_type=self.edge_type[edge_idx],
+            edge_attr=self.edge_attr[edge_idx],
+            y=self.y[ids],
+            subtype=self.subtype[ids],
+            batch=torch.arange(g).repeat_interleave(nn),
+            num_nodes=int(nn.sum()),
+        )
+        data.num_graphs = g
+        return data
+
+    def to_data_list(self) -> list[Data]:
+        out = []
+        for i in range(len(self)):
+            d = self.get(i)
+            del d.batch
+            d.num_graphs = 1
+            out.append(d)
+        return out
+
+
+_STATE_KEYS = (
+    "node_kind",
+    "x_num",
+    "edge_index",
+    "edge_type",
+    "edge_attr",
+    "y",
+    "subtype",
+    "node_ptr",
+    "edge_ptr",
+)
+
+
+def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Concatenate arange(s, s+c) for each (s, c), vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return torch.zeros(0, dtype=torch.long)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
+    return torch.arange(total) - offsets.repeat_interleave(counts) + starts.repeat_interleave(counts)

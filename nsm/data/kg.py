@@ -1,0 +1,1 @@
+"""The kg domain (being written)."""

@@ -1,0 +1,1 @@
+"""The planning domain (being written)."""

@@ -1,0 +1,75 @@
+"""Dataset statistics: counts, balance per split, size distributions, vocabulary usage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from nsm.data.base import DomainDataset
+
+from nsm.data.base import SPLITS
+
+
+def distribution(values: torch.Tensor) -> dict[str, float]:
+    if values.numel() == 0:
+        return {"min": 0, "p25": 0, "median": 0, "mean": 0.0, "p75": 0, "max": 0}
+    v = values.float()
+    q = torch.quantile(v, torch.tensor([0.25, 0.5, 0.75]))
+    return {
+        "min": float(v.min()),
+        "p25": float(q[0]),
+        "median": float(q[1]),
+        "mean": round(float(v.mean()), 3),
+        "p75": float(q[2]),
+        "max": float(v.max()),
+    }
+
+
+def dataset_stats(ds: "DomainDataset") -> dict[str, Any]:
+    spec = ds.spec
+    splits: dict[str, Any] = {}
+    nodes = {"positive": [], "negative": []}
+    edges = {"positive": [], "negative": []}
+    rel_counts = torch.zeros(spec.num_relations, dtype=torch.long)
+    kind_counts = torch.zeros(spec.num_kinds, dtype=torch.long)
+    sub_counts = torch.zeros(len(spec.subtypes), dtype=torch.long)
+    for name in SPLITS:
+        gs = ds.split(name)
+        pos = int(gs.y.sum())
+        splits[name] = {
+            "count": len(gs),
+            "positive": pos,
+            "negative": len(gs) - pos,
+            "positive_frac": round(pos / max(len(gs), 1), 4),
+        }
+        for cls, key in ((1, "positive"), (0, "negative")):
+            mask = gs.y == cls
+            nodes[key].append(gs.num_nodes()[mask])
+            edges[key].append(gs.num_edges()[mask])
+        rel_counts += torch.bincount(gs.edge_type, minlength=spec.num_relations)[: spec.num_relations]
+        kind_counts += torch.bincount(gs.node_kind, minlength=spec.num_kinds)[: spec.num_kinds]
+        sub_counts += torch.bincount(gs.subtype, minlength=len(spec.subtypes))[: len(spec.subtypes)]
+    node_all = torch.cat(nodes["positive"] + nodes["negative"])
+    edge_all = torch.cat(edges["positive"] + edges["negative"])
+    return {
+        "domain": spec.name,
+        "num_graphs": ds.num_graphs,
+        "seed": ds.seed,
+        "params": ds.params,
+        "splits": splits,
+        "nodes": {
+            "all": distribution(node_all),
+            "positive": distribution(torch.cat(nodes["positive"])),
+            "negative": distribution(torch.cat(nodes["negative"])),
+        },
+        "edges": {
+            "all": distribution(edge_all),
+            "positive": distribution(torch.cat(edges["positive"])),
+            "negative": distribution(torch.cat(edges["negative"])),
+        },
+        "relations": {spec.relation_name(r): int(c) for r, c in enumerate(rel_counts)},
+        "node_kinds": {k: int(c) for k, c in zip(spec.node_kinds, kind_counts)},
+        "subtypes": {k: int(c) for k, c in zip(spec.subtypes, sub_counts)},
+    }
