@@ -7,6 +7,8 @@ from nsm.data.cache import default_cache_dir, load_dataset
 from nsm.data.graphs import Graph, GraphSet
 
 DOMAIN_CLASSES: dict[str, type[Domain]] = {}
+# Display order everywhere (tables, comparisons, `--domain all`).
+DOMAINS_IN_ORDER = ("causal", "planning", "kg")
 
 
 def register(cls: type[Domain]) -> type[Domain]:
@@ -27,6 +29,7 @@ _load_builtin()
 
 __all__ = [
     "DOMAIN_CLASSES",
+    "DOMAINS_IN_ORDER",
     "SPLITS",
     "Domain",
     "DomainDataset",
