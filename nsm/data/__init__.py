@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from nsm.data.base import SPLITS, Domain, DomainDataset, DomainSpec, make_domain
+from nsm.data.base import DOMAIN_CLASSES, SPLITS, Domain, DomainDataset, DomainSpec, make_domain, register
 from nsm.data.cache import default_cache_dir, load_dataset
 from nsm.data.graphs import Graph, GraphSet
 
-DOMAIN_CLASSES: dict[str, type[Domain]] = {}
 # Display order everywhere (tables, comparisons, `--domain all`).
 DOMAINS_IN_ORDER = ("causal", "planning", "kg")
-
-
-def register(cls: type[Domain]) -> type[Domain]:
-    DOMAIN_CLASSES[cls.spec.name] = cls
-    return cls
 
 
 def domain_spec(name: str) -> DomainSpec:
