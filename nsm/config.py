@@ -218,6 +218,8 @@ def cross_field_errors(values: Mapping[str, Any], already: Mapping[str, str] = {
     ok: Callable[[str], bool] = lambda k: k not in already and k in values
     if ok("amp") and values["amp"] and ok("device") and values["device"] == "cpu":
         errors["amp"] = "AMP needs a CUDA device; set DEVICE to cuda or auto, or turn AMP off"
+    if ok("hidden") and values["hidden"] % 2:
+        errors["hidden"] = f"HIDDEN must be even (the coupling blocks split features in halves; got {values['hidden']})"
     if ok("batch_size") and ok("num_graphs"):
         train = int(values["num_graphs"] * 0.7)
         if values["batch_size"] > max(train, 1):
