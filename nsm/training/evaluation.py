@@ -1,0 +1,217 @@
+"""Evaluation of a model on a split: the numbers a user reads after training.
+
+Accuracy and losses, a confusion matrix, per-class precision/recall/F1/support,
+a histogram of prediction confidence (split into right and wrong predictions,
+so an over-confident model shows), and accuracy per sample subtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from nsm.data.graphs import GraphSet
+
+CLASS_NAMES = ("negative", "positive")
+CONFIDENCE_BINS = 10  # over [0.5, 1.0]: the max softmax probability of a binary classifier
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    gs: GraphSet,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Logits-derived outputs for every graph of `gs`, in order."""
+    was_training = model.training
+    model.eval()
+    probs, task, cycle = [], [], []
+    total = len(gs)
+    try:
+        for start in range(0, total, batch_size):
+            ids = torch.arange(start, min(start + batch_size, total))
+            batch = gs.batch(ids).to(device)
+            out = model(batch)
+            p = F.softmax(out.logits.float(), dim=-1)
+            probs.append(p.cpu())
+            task.append(F.cross_entropy(out.logits.float(), batch.y, reduction="none").cpu())
+            cycle.append(out.cycle_loss.float().cpu().expand(len(ids)))
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
+    finally:
+        model.train(was_training)
+    return {
+        "probs": torch.cat(probs) if probs else torch.zeros(0, 2),
+        "task_loss": torch.cat(task) if task else torch.zeros(0),
+        "cycle_loss": torch.cat(cycle) if cycle else torch.zeros(0),
+    }
+
+
+def classification_report(y: torch.Tensor, pred: torch.Tensor) -> dict[str, Any]:
+    confusion = torch.zeros(2, 2, dtype=torch.long)
+    confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+    per_class = {}
+    for c, name in enumerate(CLASS_NAMES):
+        tp = int(confusion[c, c])
+        fp = int(confusion[:, c].sum()) - tp
+        fn = int(confusion[c, :].sum()) - tp
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": int(confusion[c, :].sum()),
+        }
+    return {
+        # rows: true class, columns: predicted class
+        "confusion": confusion.tolist(),
+        "per_class": per_class,
+        "macro_f1": round(sum(v["f1"] for v in per_class.values()) / len(per_class), 4),
+    }
+
+
+def confidence_histogram(probs: torch.Tensor, correct: torch.Tensor) -> dict[str, Any]:
+    conf = probs.max(dim=-1).values if probs.numel() else torch.zeros(0)
+    edges = torch.linspace(0.5, 1.0, CONFIDENCE_BINS + 1)
+    idx = torch.clamp(torch.bucketize(conf, edges[1:-1], right=True), 0, CONFIDENCE_BINS - 1)
+    right = torch.bincount(idx[correct], minlength=CONFIDENCE_BINS)
+    wrong = torch.bincount(idx[~correct], minlength=CONFIDENCE_BINS)
+    return {
+        "edges": [round(float(e), 3) for e in edges],
+        "correct": right.tolist(),
+        "wrong": wrong.tolist(),
+        "mean_confidence": round(float(conf.mean()), 4) if conf.numel() else None,
+    }
+
+
+def evaluate(
+    model: torch.nn.Module,
+    gs: GraphSet,
+    *,
+    device: torch.device | str = "cpu",
+    cycle_weight: float = 0.0,
+    subtypes: tuple[str, ...] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    out = predict(model, gs, device, progress=progress)
+    y = gs.y
+    pred = out["probs"].argmax(-1)
+    correct = pred == y
+    task = float(out["task_loss"].mean()) if len(y) else float("nan")
+    cycle = float(out["cycle_loss"].mean()) if len(y) else float("nan")
+    result: dict[str, Any] = {
+        "count": len(y),
+        "acc": round(float(correct.float().mean()), 4) if len(y) else None,
+        "loss": task + cycle_weight * cycle,
+        "task_loss": task,
+        "cycle_loss": cycle,
+        **classification_report(y, pred),
+        "confidence": confidence_histogram(out["probs"], correct),
+    }
+    if subtypes:
+        result["per_subtype"] = {
+            name: {
+                "acc": round(float(correct[gs.subtype == k].float().mean()), 4),
+                "count": int((gs.subtype == k).sum()),
+            }
+            for k, name in enumerate(subtypes)
+            if bool((gs.subtype == k).any())
+        }
+    return result
+
+
+def loss_metrics(model: torch.nn.Module, gs: GraphSet, device: torch.device | str, cycle_weight: float) -> dict[str, float]:
+    """The validation numbers logged every EVAL_EVERY epochs (losses and accuracy only)."""
+    out = predict(model, gs, device)
+    pred = out["probs"].argmax(-1)
+    task = float(out["task_loss"].mean())
+    cycle = float(out["cycle_loss"].mean())
+    return {
+        "loss": task + cycle_weight * cycle,
+        "task_loss": task,
+        "cycle_loss": cycle,
+        "acc": float((pred == gs.y).float().mean()),
+    }
+
+
+def evaluate_checkpoint(
+    run: Any,
+    checkpoint: str | None = None,
+    *,
+    split: str = "test",
+    device: str = "cpu",
+    reuse: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate one checkpoint of a run (default: best_model.pt) and save the result.
+
+    A saved evaluation newer than its checkpoint is reused. The model is rebuilt
+    from the checkpoint's own config and the dataset from its generation
+    parameters (cached), so this works on runs made anywhere, by any process.
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from nsm.atomic import atomic_write_json
+    from nsm.config import validate_config
+    from nsm.data import load_dataset
+    from nsm.models import build_model
+    from nsm.runs.checkpoints import BEST_FILE
+    from nsm.training.checkpoint import CheckpointError, load_checkpoint
+
+    file = checkpoint or BEST_FILE
+    path = Path(file)
+    if not path.is_absolute():
+        path = run.path / file
+    if not path.exists():
+        available = ", ".join(c.file for c in run.checkpoints()) or "none"
+        raise CheckpointError(f"checkpoint {file} does not exist in run {run.name} (available: {available})")
+    out_path = run.evaluation_path(path.name) if path.parent == run.path else None
+    if reuse and out_path is not None and out_path.exists() and split == "test":
+        try:
+            if os.path.getmtime(out_path) >= os.path.getmtime(path):
+                import json
+
+                saved = json.loads(out_path.read_text())
+                if saved.get("split") == "test" and "confusion" in saved:
+                    saved["reused"] = True
+                    return saved
+        except (OSError, ValueError):
+            pass  # unreadable: evaluate again
+    blob = load_checkpoint(path, map_location=device)
+    cfg = validate_config(blob["config"])
+    ds = load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
+    model = build_model(ds.spec, hidden=cfg.hidden)
+    try:
+        model.load_state_dict(blob["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path.name} does not fit the {cfg.domain} model: {str(exc)[:300]}") from None
+    model.to(device)
+    t0 = time.time()
+    result = evaluate(
+        model, ds.split(split), device=device, cycle_weight=cfg.cycle_weight, subtypes=ds.spec.subtypes, progress=progress
+    )
+    result = {
+        "checkpoint": path.name,
+        "epoch": blob.get("epoch"),
+        "step": blob.get("step"),
+        "split": split,
+        **result,
+        "baselines": ds.baselines,
+        "eval_time_s": round(time.time() - t0, 3),
+        "evaluated_at": time.time(),
+    }
+    if out_path is not None and split == "test":
+        try:
+            atomic_write_json(out_path, result)
+        except OSError:
+            pass  # the numbers are still shown; only the reuse is lost
+    result["reused"] = False
+    return result

@@ -1,0 +1,656 @@
+"""The training engine: one run of one resolved config, told entirely through events.
+
+Exact resume: the order of the training graphs in epoch e is a pure function
+of (seed, e), and a checkpoint holds, besides model/optimizer/scheduler, the
+metric sums of the unfinished epoch and the RNG states. Resuming at step k of
+epoch e therefore replays exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from nsm.config import RunConfig, validate_config
+from nsm.data import DomainDataset, load_dataset
+from nsm.models import build_model, count_parameters
+from nsm.runs import Run
+from nsm.runs import events as ev
+from nsm.runs.checkpoints import BEST_FILE, checkpoint_file_name
+from nsm.runs.history import HistoryBuilder
+from nsm.training.bus import EventBus, Sink
+from nsm.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nsm.training.evaluation import evaluate, loss_metrics
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.25  # at most 4 progress events a second
+HEARTBEAT_INTERVAL_S = 5.0
+GRAD_CLIP = 1.0
+WEIGHT_DECAY = 1e-4
+WARMUP_FRACTION = 0.05
+FINAL_LR_FRACTION = 0.02
+
+Outcome = str  # "finished" | "interrupted" | "failed"
+
+
+class TrainingError(RuntimeError):
+    """A failure with a message meant for the user (and maybe a hint)."""
+
+    def __init__(self, message: str, hint: str | None = None, error_type: str = "error", **extra: Any):
+        super().__init__(message)
+        self.hint = hint
+        self.error_type = error_type
+        self.extra = extra
+
+
+@dataclass
+class EpochSums:
+    """Running sums of the epoch in progress (saved in a mid-epoch checkpoint)."""
+
+    steps: int = 0
+    graphs: int = 0
+    loss: float = 0.0
+    task_loss: float = 0.0
+    cycle_loss: float = 0.0
+    correct: int = 0
+    grad_norm: float = 0.0
+    time_s: float = 0.0
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if name == "cuda":
+        built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise TrainingError(
+            f"DEVICE=cuda but torch sees no CUDA GPU (torch {torch.__version__}, {built})",
+            hint="use DEVICE=auto or DEVICE=cpu, or run on a machine with an NVIDIA GPU (or the Modal backend)",
+            error_type="config",
+        )
+    return torch.device("cpu")
+
+
+def lr_lambda(total_steps: int) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to FINAL_LR_FRACTION of the peak."""
+    warmup = max(1, int(total_steps * WARMUP_FRACTION))
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    import torch_geometric
+
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "pyg": torch_geometric.__version__,
+        "device": str(device),
+        "cuda": torch.version.cuda,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        env["gpu_name"] = torch.cuda.get_device_name(device)
+    return env
+
+
+class Trainer:
+    """Train (or resume) one run. Thread-safe `request_stop`; blocking `run`."""
+
+    def __init__(
+        self,
+        run: Run,
+        config: RunConfig | None = None,
+        *,
+        resume_from: str | os.PathLike[str] | None = None,
+        sinks: Iterable[Sink] = (),
+        stop_checks: Iterable[Callable[[], bool]] = (),
+        dataset: DomainDataset | None = None,
+        threads: int | None = None,
+        gpu_interval_s: float = 1.0,
+        backend: str | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ):
+        self.run_dir = run
+        self.config = validate_config((config.to_dict() if config else run.config()))
+        self.resume_from = Path(resume_from) if resume_from is not None else None
+        self._sinks = list(sinks)
+        # The run's stop-request file is always watched: `nsm-tui stop` from any terminal reaches any backend.
+        self._stop_checks = [run.stop_requested, *stop_checks]
+        self._stop = threading.Event()
+        self.stop_reason: str | None = None
+        self._dataset = dataset
+        self._threads = threads
+        self._gpu_interval_s = gpu_interval_s
+        self.backend = backend or self.config.backend
+        self._on_step = on_step  # test hook: called before each step with (epoch, step)
+        self.outcome: Outcome | None = None
+        self.bus: EventBus | None = None
+
+    # -- control ------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the run to stop at the next step boundary (with a checkpoint)."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    def _should_stop(self) -> bool:
+        if self._stop.is_set():
+            return True
+        for check in self._stop_checks:
+            try:
+                if check():
+                    self.request_stop("stop requested")
+                    return True
+            except Exception:  # a flaky remote flag must not kill the run
+                log.exception("stop check failed")
+        return False
+
+    # -- entry point --------------------------------------------------------
+    def run(self) -> Outcome:
+        sampler = None
+        try:
+            self.run_dir.clear_stop_request()
+            self.bus = EventBus(self.run_dir.event_writer(), self._sinks)
+            self.history = HistoryBuilder().feed_all(self.run_dir.events())
+            self.bus.add_sink(self.history.feed)
+            self.run_dir.write_process_info(os.getpid(), backend=self.backend, command=" ".join(sys.argv))
+            self._last_heartbeat = 0.0
+            self._heartbeat()
+            self._setup()
+            sampler = self._start_gpu_telemetry()
+            self.outcome = self._loop()
+        except Exception as exc:
+            self.outcome = "failed"
+            self._fail(exc)
+        finally:
+            if sampler is not None:
+                sampler.stop()
+            if self.bus is not None:
+                self.bus.close()
+        return self.outcome
+
+    # -- set-up -------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.config
+        threads = self._threads or cfg.threads
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.use_amp = bool(cfg.amp and self.device.type == "cuda")
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+        t0 = time.time()
+        self.dataset = self._dataset or load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
+        self.data_time_s = time.time() - t0
+        self.train_set = self.dataset.train
+        self.steps_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(self.dataset.spec, hidden=cfg.hidden).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=WEIGHT_DECAY)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.total_steps))
+
+        # Progress through the run.
+        self.epoch = 0  # completed epochs
+        self.step = 0  # steps done of epoch `epoch + 1`
+        self.sums = EpochSums()
+        self.best_val_loss = math.inf
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.elapsed_before = 0.0  # run time spent in earlier attempts
+        self.last_checkpoint: str | None = None
+
+        if self.resume_from is not None:
+            self._restore(self.resume_from)
+            self.bus.emit(
+                ev.RESUMED,
+                checkpoint=self.resume_from.name,
+                epoch=self.epoch,
+                step=self.step,
+                config=cfg.to_dict(),
+                environment=environment(self.device),
+            )
+        else:
+            self.bus.emit(
+                ev.RUN_STARTED,
+                run=self.run_dir.name,
+                domain=cfg.domain,
+                config=cfg.to_dict(),
+                environment=environment(self.device),
+                params=count_parameters(self.model),
+                dataset={**self.dataset.summary(), "data_time_s": round(self.data_time_s, 3)},
+                epochs=cfg.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                train_size=len(self.train_set),
+                backend=self.backend,
+            )
+
+    def _restore(self, path: Path) -> None:
+        if not path.is_absolute() and not path.exists():
+            path = self.run_dir.path / path
+        self.resume_from = path
+        blob = load_checkpoint(path, map_location=self.device)
+        saved = blob["config"]
+        mismatch = {
+            k: (saved.get(k), v)
+            for k, v in self.config.to_dict().items()
+            if k not in ("device", "backend", "num_workers", "threads", "gpu") and saved.get(k) != v
+        }
+        if mismatch:
+            what = ", ".join(f"{k}: checkpoint {a!r} vs run {b!r}" for k, (a, b) in mismatch.items())
+            raise TrainingError(
+                f"checkpoint {path.name} does not belong to this run's config ({what})",
+                hint="resume a run with a checkpoint from its own directory",
+                error_type="checkpoint",
+            )
+        try:
+            self.model.load_state_dict(blob["model"])
+            self.optimizer.load_state_dict(blob["optimizer"])
+            self.scheduler.load_state_dict(blob["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path.name} does not fit the model: {exc}") from None
+        self.epoch = int(blob["epoch"])
+        self.step = int(blob["step"])
+        self.sums = EpochSums(**blob.get("partial", {}))
+        stop = blob.get("early_stop", {})
+        self.best_val_loss = float(stop.get("best_val_loss", math.inf))
+        self.best_val_acc = stop.get("best_val_acc")
+        self.best_epoch = stop.get("best_epoch")
+        self.elapsed_before = float(blob.get("elapsed_s", 0.0))
+        rng = blob.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"].cpu())
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        if "scaler" in blob and self.scaler.is_enabled():
+            self.scaler.load_state_dict(blob["scaler"])
+        best_path = self.run_dir.path / BEST_FILE
+        if self.best_epoch is not None and best_path.exists():
+            try:
+                self.best_state = load_checkpoint(best_path, map_location="cpu")["model"]
+            except CheckpointError as exc:
+                self.bus.emit(ev.LOG, level="warning", message=f"best model unreadable, keeping the current one: {exc}")
+
+    # -- the loop -----------------------------------------------------------
+    def _loop(self) -> Outcome:
+        cfg = self.config
+        self.session_start = time.time()
+        self.session_steps = 0
+        self.eval_time_s = 0.0
+        self.evals_done = 0
+        self._last_progress = 0.0
+        stopped_early = False
+        while self.epoch < cfg.epochs:
+            epoch = self.epoch + 1
+            order = epoch_order(cfg.seed, epoch, len(self.train_set))
+            epoch_t0 = time.time()
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
+            for step in range(self.step, self.steps_per_epoch):
+                if self._should_stop():
+                    self.sums.time_s += time.time() - epoch_t0
+                    return self._interrupt()
+                if self._on_step is not None:
+                    self._on_step(epoch, step)
+                ids = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                self._train_step(ids)
+                self.step = step + 1
+                self.session_steps += 1
+                self._maybe_progress(epoch)
+            self.sums.time_s += time.time() - epoch_t0
+            self._end_epoch(epoch)
+            if cfg.patience and self.best_epoch is not None and epoch - self.best_epoch >= cfg.patience:
+                stopped_early = True
+                self.bus.emit(
+                    ev.LOG,
+                    level="info",
+                    message=f"early stopping: val loss has not improved for {cfg.patience} epochs (best at epoch {self.best_epoch})",
+                )
+                break
+        return self._finish(stopped_early)
+
+    def _train_step(self, ids: torch.Tensor) -> None:
+        cfg = self.config
+        batch = self.train_set.batch(ids).to(self.device, non_blocking=True)
+        self.model.train()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            out = self.model(batch)
+            task = F.cross_entropy(out.logits.float(), batch.y)
+            cycle = out.cycle_loss.float()
+            loss = task + cfg.cycle_weight * cycle
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}",
+                hint=f"lower LR (now {cfg.lr:g}) or CYCLE_WEIGHT (now {cfg.cycle_weight:g})",
+                error_type="divergence",
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        n = len(ids)
+        s = self.sums
+        s.steps += 1
+        s.graphs += n
+        s.loss += loss.item() * n
+        s.task_loss += task.item() * n
+        s.cycle_loss += cycle.item() * n
+        s.correct += int((out.logits.argmax(-1) == batch.y).sum())
+        s.grad_norm += float(grad_norm)
+
+    # -- time bookkeeping ---------------------------------------------------
+    def _elapsed(self) -> float:
+        return self.elapsed_before + (time.time() - self.session_start)
+
+    def _eta(self) -> float | None:
+        done = self.epoch * self.steps_per_epoch + self.step
+        remaining = self.total_steps - done
+        if self.session_steps == 0:
+            return None
+        train_time = (time.time() - self.session_start) - self.eval_time_s
+        per_step = train_time / self.session_steps
+        evals_left = sum(
+            1 for e in range(self.epoch + 1, self.config.epochs + 1) if e % self.config.eval_every == 0 or e == self.config.epochs
+        )
+        per_eval = self.eval_time_s / self.evals_done if self.evals_done else per_step * 2
+        return max(0.0, remaining * per_step + evals_left * per_eval)
+
+    def _heartbeat(self) -> None:
+        now = time.time()
+        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
+            self._last_heartbeat = now
+            try:
+                self.run_dir.touch_heartbeat()
+            except OSError:
+                pass  # a missed heartbeat is harmless; the next one may succeed
+
+    def _maybe_progress(self, epoch: int) -> None:
+        now = time.time()
+        if now - self._last_progress < PROGRESS_INTERVAL_S and self.step < self.steps_per_epoch:
+            return
+        self._last_progress = now
+        s = self.sums
+        train_time = max(1e-9, (now - self.session_start) - self.eval_time_s)
+        self.bus.emit(
+            ev.PROGRESS,
+            epoch=epoch,
+            step=self.step,
+            steps=self.steps_per_epoch,
+            loss=s.loss / max(s.graphs, 1),
+            acc=s.correct / max(s.graphs, 1),
+            graphs_per_s=self.session_steps * self.config.batch_size / train_time,
+            elapsed_s=self._elapsed(),
+            eta_s=self._eta(),
+        )
+        self._heartbeat()
+
+    # -- epoch boundary -----------------------------------------------------
+    def _end_epoch(self, epoch: int) -> None:
+        cfg = self.config
+        s = self.sums
+        gpu_peak = None
+        if self.device.type == "cuda":
+            gpu_peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        self.epoch, self.step = epoch, 0
+        self.bus.emit(
+            ev.EPOCH_END,
+            epoch=epoch,
+            loss=s.loss / s.graphs,
+            task_loss=s.task_loss / s.graphs,
+            cycle_loss=s.cycle_loss / s.graphs,
+            acc=s.correct / s.graphs,
+            grad_norm=s.grad_norm / s.steps,
+            lr=self.optimizer.param_groups[0]["lr"],
+            epoch_time_s=s.time_s,
+            graphs_per_s=s.graphs / max(s.time_s, 1e-9),
+            gpu_peak_mem_mb=gpu_peak,
+            elapsed_s=self._elapsed(),
+            eta_s=self._eta(),
+        )
+        self.sums = EpochSums()
+        improved = False
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            t0 = time.time()
+            val = loss_metrics(self.model, self.dataset.val, self.device, cfg.cycle_weight)
+            self.eval_time_s += time.time() - t0
+            self.evals_done += 1
+            improved = val["loss"] < self.best_val_loss
+            if improved:
+                self.best_val_loss, self.best_val_acc, self.best_epoch = val["loss"], val["acc"], epoch
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            patience_left = None
+            if cfg.patience:
+                patience_left = max(0, cfg.patience - (epoch - (self.best_epoch or epoch)))
+            self.bus.emit(
+                ev.EVAL,
+                epoch=epoch,
+                split="val",
+                **val,
+                is_best=improved,
+                best_val_loss=self.best_val_loss,
+                best_val_acc=self.best_val_acc,
+                best_epoch=self.best_epoch,
+                patience_left=patience_left,
+            )
+            if improved:
+                self._save(BEST_FILE, "best", metrics={"val_" + k: v for k, v in val.items()})
+        if epoch % cfg.save_every == 0:
+            self._save(checkpoint_file_name(epoch), "periodic", metrics={"best_val_loss": self.best_val_loss})
+        self._write_history()
+        self._heartbeat()
+
+    # -- checkpoints --------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        state = {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "early_stop": {
+                "best_val_loss": self.best_val_loss,
+                "best_val_acc": self.best_val_acc,
+                "best_epoch": self.best_epoch,
+                "patience": self.config.patience,
+            },
+            "rng": rng,
+            "partial": asdict(self.sums),
+            "history": self.history.to_dict(),
+            "elapsed_s": self._elapsed(),
+            "vocabulary": self.dataset.spec.to_dict(),
+        }
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def _save(self, file: str, kind: str, metrics: dict[str, Any] | None = None) -> None:
+        path = self.run_dir.path / file
+        try:
+            size = save_checkpoint(path, self._state())
+        except OSError as exc:
+            raise _disk_error(exc, f"could not write checkpoint {file}", self.last_checkpoint) from None
+        if kind != "best":
+            self.last_checkpoint = file
+        self.bus.emit(ev.CHECKPOINT, epoch=self.epoch, step=self.step, file=file, kind=kind, size=size, metrics=metrics or {})
+
+    def _write_history(self) -> None:
+        try:
+            self.run_dir.write_history(self.history.to_dict())
+        except OSError as exc:
+            raise _disk_error(exc, "could not write training_history.json", self.last_checkpoint) from None
+
+    # -- endings ------------------------------------------------------------
+    def _interrupt(self) -> Outcome:
+        file = checkpoint_file_name(self.epoch, self.step)
+        self._save(file, "interrupt", metrics={"best_val_loss": self.best_val_loss})
+        self._write_history()
+        self.bus.emit(
+            ev.INTERRUPTED,
+            epoch=self.epoch,
+            step=self.step,
+            checkpoint=file,
+            reason=self.stop_reason or "stop requested",
+        )
+        return "interrupted"
+
+    def _finish(self, stopped_early: bool) -> Outcome:
+        cfg = self.config
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        test = evaluate(
+            self.model, self.dataset.test, device=self.device, cycle_weight=cfg.cycle_weight, subtypes=self.dataset.spec.subtypes
+        )
+        hist = self.history.to_dict()
+        train_times = [t for t in hist["train"]["epoch_time_s"] if t]
+        graph_rates = [r for r in hist["train"]["graphs_per_s"] if r]
+        results = {
+            "run": self.run_dir.name,
+            "domain": cfg.domain,
+            "reason": "early_stopped" if stopped_early else "completed",
+            "epochs_done": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": None if math.isinf(self.best_val_loss) else self.best_val_loss,
+            "best_val_acc": self.best_val_acc,
+            "checkpoint": BEST_FILE if self.best_state is not None else None,
+            "test": test,
+            "baselines": self.dataset.baselines,
+            "dataset": {s: len(self.dataset.split(s)) for s in ("train", "val", "test")},
+            "params": count_parameters(self.model),
+            "timings": {
+                "total_s": self._elapsed(),
+                "train_s": sum(train_times),
+                "s_per_epoch": sum(train_times) / len(train_times) if train_times else None,
+                "graphs_per_s": sum(graph_rates) / len(graph_rates) if graph_rates else None,
+                "data_s": self.data_time_s,
+            },
+            "device": str(self.device),
+            "config": cfg.to_dict(),
+        }
+        try:
+            self.run_dir.write_results(results)
+            if self.best_state is not None:
+                from nsm.atomic import atomic_write_json
+
+                atomic_write_json(
+                    self.run_dir.evaluation_path(BEST_FILE),
+                    {"checkpoint": BEST_FILE, "epoch": self.best_epoch, "split": "test", **test, "baselines": self.dataset.baselines},
+                )
+        except OSError as exc:
+            raise _disk_error(exc, "could not write final_results.json", self.last_checkpoint) from None
+        self.bus.emit(
+            ev.FINISHED,
+            reason=results["reason"],
+            epochs_done=self.epoch,
+            best_epoch=self.best_epoch,
+            best_val_loss=results["best_val_loss"],
+            test={"acc": test["acc"], "loss": test["loss"]},
+            baselines={k: v["test_acc"] for k, v in self.dataset.baselines.items() if isinstance(v, dict) and "test_acc" in v},
+            total_time_s=self._elapsed(),
+        )
+        return "finished"
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, TrainingError):
+            message, hint, kind, extra = str(exc), exc.hint, exc.error_type, exc.extra
+        elif isinstance(exc, CheckpointError):
+            message, hint, kind, extra = str(exc), "pick another checkpoint", "checkpoint", {}
+        elif _is_oom(exc):
+            bs = self.config.batch_size
+            message = f"CUDA out of memory at epoch {self.epoch + 1}, step {self.step + 1} with BATCH_SIZE={bs}"
+            hint = f"restart with a smaller BATCH_SIZE, e.g. {max(1, bs // 2)}"
+            kind, extra = "oom", {"suggested_config": {"batch_size": max(1, bs // 2)}}
+        else:
+            message = f"{type(exc).__name__}: {_first_line(str(exc))}"
+            hint, kind, extra = None, "exception", {}
+        log.error("run %s failed: %s", self.run_dir.name, message)
+        if self.bus is None:
+            return
+        payload = {
+            "error": message,
+            "error_type": kind,
+            "hint": hint,
+            "epoch": getattr(self, "epoch", 0),
+            "step": getattr(self, "step", 0),
+            "checkpoint": getattr(self, "last_checkpoint", None),
+            **extra,
+        }
+        if kind == "exception":
+            payload["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
+        self.bus.emit_best_effort(ev.FAILED, **payload)
+
+    # -- GPU ----------------------------------------------------------------
+    def _start_gpu_telemetry(self) -> Any:
+        from nsm.telemetry import GpuSampler, take_sample
+
+        if self.device.type != "cuda":
+            self.bus.emit(ev.GPU, sample=take_sample())
+            return None
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+
+        def emit(sample: dict[str, Any]) -> None:
+            if self.bus is not None and self.outcome is None:
+                self.bus.emit(ev.GPU, sample=sample)
+
+        return GpuSampler(interval_s=self._gpu_interval_s, callback=emit, pid=os.getpid(), device_index=index).start()
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0][:500] if stripped else ""
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "CUDA out of memory" in str(exc)
+
+
+def _disk_error(exc: OSError, what: str, last_good: str | None) -> TrainingError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    reason = "the disk is full" if full else (exc.strerror or str(exc))
+    where = f" under {Path(exc.filename).parent}" if exc.filename else ""
+    keep = f"; the last good checkpoint {last_good} is intact" if last_good else ""
+    hint = ("free disk space" if full else "make the run directory writable") + where + (
+        f", then resume from {last_good}" if last_good else ", then start the run again"
+    )
+    return TrainingError(f"{what}: {reason}{keep}", hint=hint, error_type="disk")

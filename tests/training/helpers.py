@@ -1,0 +1,71 @@
+"""Tiny configs and helpers shared by the engine tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from nsm.config import RunConfig, validate_config
+from nsm.runs import EventFollower, Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_config(**overrides: Any) -> RunConfig:
+    """A run that trains in about a second on this CPU: 60 graphs, width 16."""
+    base = dict(
+        domain="planning",
+        epochs=3,
+        batch_size=8,
+        num_graphs=60,
+        hidden=16,
+        eval_every=1,
+        save_every=2,
+        patience=0,
+        device="cpu",
+        seed=3,
+        threads=1,
+    )
+    base.update(overrides)
+    return validate_config(base)
+
+
+def wait_for_event(run: Run, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120.0) -> dict[str, Any]:
+    """Follow a run's log (written by another process) until an event matches."""
+    follower = EventFollower(run.path / "events.jsonl")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in follower.poll():
+            if predicate(event):
+                return event
+        time.sleep(0.05)  # polling another process's file: there is nothing to await in-process
+    raise AssertionError(f"no matching event in {timeout} s; log so far: {[e['type'] for e in run.events()]}")
+
+
+def wait_for_exit(pid: int, timeout: float = 60.0) -> None:
+    from nsm.runs import pid_alive
+
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid), f"process {pid} still alive after {timeout} s"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+TRAIN_KEYS = ("loss", "task_loss", "cycle_loss", "acc", "grad_norm", "lr")
+VAL_KEYS = ("loss", "task_loss", "cycle_loss", "acc")
+
+
+def metric_rows(events: list[dict[str, Any]]) -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """Per-epoch train and val metrics (timings left out: they are wall-clock)."""
+    train = {e["epoch"]: tuple(e[k] for k in TRAIN_KEYS) for e in events if e["type"] == "epoch_end"}
+    val = {e["epoch"]: tuple(e[k] for k in VAL_KEYS) for e in events if e["type"] == "eval"}
+    return train, val
