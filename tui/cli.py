@@ -1,0 +1,232 @@
+"""`nsm-tui`: the TUI with no arguments, headless commands otherwise.
+
+Every bad flag value becomes one line on stderr naming the flag and what is
+allowed, with exit code 2 — never a traceback. Heavy imports (torch, textual)
+happen inside the command that needs them, so `--help` and `runs list` are fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, NoReturn, Sequence
+
+from nsm.config import DOMAINS, FIELDS
+from tui.console import CliError
+
+PROG = "nsm-tui"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _knob_type(name: str) -> Callable[[str], Any]:
+    spec = FIELDS[name]
+
+    def parse(raw: str) -> Any:
+        try:
+            return spec.parse(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.label  # argparse names the type in some messages
+    return parse
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_knob_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        spec = FIELDS[name]
+        if spec.kind is bool:
+            p.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=spec.help)
+            continue
+        metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.label
+        p.add_argument(
+            _flag(name),
+            dest=name,
+            type=_knob_type(name),
+            default=None,
+            metavar=metavar,
+            help=f"{spec.help} ({spec.allowed()}; default {spec.default})",
+        )
+
+
+def add_runs_dir(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # Sub-commands use SUPPRESS so that they do not overwrite a value given before the command.
+    p.add_argument(
+        "--runs-dir",
+        default=None if top else argparse.SUPPRESS,
+        help="run store root (default: $NSM_RUNS_DIR or ./runs)",
+    )
+
+
+TRAIN_KNOBS = [n for n, s in FIELDS.items() if s.public and n not in ("domain", "backend", "gpu")]
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="A terminal cockpit for training NSM models. With no command, opens the dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    add_runs_dir(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("train", help="train a run (attached, or --detach to run in the background)")
+    p.add_argument(
+        "--domain",
+        required=True,
+        type=_domain_or_all,
+        metavar="{" + ",".join(DOMAINS) + ",all}",
+        help="reasoning domain; 'all' trains the three",
+    )
+    add_knob_flags(p, TRAIN_KNOBS)
+    p.add_argument("--name", default=None, help="run name (default: generated)")
+    p.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    p.add_argument("--backend", choices=("local", "modal"), default="local", help="where to train (default: local)")
+    p.add_argument("--gpu", default=None, help="Modal GPU type, e.g. A100-40GB, H100 (modal backend)")
+    p.add_argument("--json", action="store_true", help="print the final results as JSON")
+    add_runs_dir(p)
+
+    p = sub.add_parser("resume", help="continue a stopped run from its latest (or a chosen) checkpoint")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--checkpoint", default=None, metavar="FILE", help="checkpoint file in the run (default: latest)")
+    p.add_argument("--detach", action="store_true")
+    p.add_argument("--json", action="store_true")
+    add_runs_dir(p)
+
+    p = sub.add_parser("stop", help="ask a running run to stop at the next step (with a checkpoint)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait for it to stop")
+    add_runs_dir(p)
+
+    p = sub.add_parser("runs", help="list runs or show one")
+    rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = rsub.add_parser("list", help="runs per domain with status")
+    q.add_argument("--domain", choices=DOMAINS, default=None)
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+    q = rsub.add_parser("show", help="config, progress, checkpoints and results of a run")
+    q.add_argument("run", metavar="RUN")
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+    q = rsub.add_parser("delete", help="delete a run directory")
+    q.add_argument("run", metavar="RUN")
+    q.add_argument("--yes", action="store_true", help="do not ask")
+    q.add_argument("--force", action="store_true", help="delete even while it runs")
+    add_runs_dir(q)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the test split")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--checkpoint", default=None, metavar="FILE", help="default: best_model.pt")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--json", action="store_true")
+    add_runs_dir(p)
+
+    p = sub.add_parser("export", help="export a run's history and results")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--format", choices=("csv", "json", "md"), default="csv")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the run directory)")
+    add_runs_dir(p)
+
+    p = sub.add_parser("data", help="dataset commands")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = dsub.add_parser("stats", help="dataset statistics and both baselines")
+    q.add_argument("--domain", required=True, choices=DOMAINS)
+    q.add_argument("--num-graphs", dest="num_graphs", type=_knob_type("num_graphs"), default=FIELDS["num_graphs"].default, metavar="N")
+    q.add_argument("--seed", type=_knob_type("seed"), default=FIELDS["seed"].default, metavar="S")
+    q.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("model", help="model commands")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = msub.add_parser("summary", help="per-module parameter counts")
+    q.add_argument("--domain", required=True, choices=DOMAINS)
+    q.add_argument("--hidden", type=_knob_type("hidden"), default=FIELDS["hidden"].default, metavar="H")
+    q.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("attach", help="open the dashboard following a run (default: the latest)")
+    p.add_argument("run", metavar="RUN", nargs="?")
+    add_runs_dir(p)
+
+    return parser
+
+
+def _domain_or_all(raw: str) -> str:
+    value = raw.strip().lower()
+    if value == "all" or value in DOMAINS:
+        return value
+    raise argparse.ArgumentTypeError(f"DOMAIN must be one of {', '.join(DOMAINS)} or all (got {raw!r})")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nsm-tui")
+    except Exception:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return dispatch(parser, args)
+    except CliError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # `nsm-tui runs list | head`: the reader left; not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.commands import info, runs, training
+
+    command = args.command
+    if command is None:
+        return _open_tui(args, None)
+    if command == "attach":
+        return _open_tui(args, args.run or "")
+    if command == "train":
+        return training.cmd_train(args)
+    if command == "resume":
+        return training.cmd_resume(args)
+    if command == "stop":
+        return training.cmd_stop(args)
+    if command == "runs":
+        return {"list": runs.cmd_list, "show": runs.cmd_show, "delete": runs.cmd_delete}[args.runs_command](args)
+    if command == "eval":
+        return runs.cmd_eval(args)
+    if command == "export":
+        return runs.cmd_export(args)
+    if command == "data":
+        return info.cmd_data_stats(args)
+    if command == "model":
+        return info.cmd_model_summary(args)
+    parser.print_help()
+    return 2
+
+
+def _open_tui(args: argparse.Namespace, attach: str | None) -> int:
+    try:
+        from tui.app import run_app
+    except ImportError:
+        build_parser().print_help()
+        return 0
+    return run_app(runs_dir=args.runs_dir, attach=attach)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
