@@ -140,7 +140,7 @@ _SPECS = [
     FieldSpec("amp", "AMP", bool, False, "mixed precision (CUDA only)"),
     FieldSpec("backend", "BACKEND", str, "process", "where the engine runs", choices=BACKENDS),
     FieldSpec("gpu", "GPU", str, "A100-40GB", "Modal GPU type (modal backend only)"),
-    FieldSpec("hidden", "HIDDEN", int, 128, "model width", 8, 1024, public=False),
+    FieldSpec("hidden", "HIDDEN", int, 96, "model width", 8, 1024, public=False),
     FieldSpec("threads", "THREADS", int, 0, "torch CPU threads (0 = cores - 1 when shared, else all)", 0, 256, public=False),
 ]
 
@@ -164,7 +164,7 @@ class RunConfig:
     amp: bool = False
     backend: str = "process"
     gpu: str = "A100-40GB"
-    hidden: int = 128
+    hidden: int = 96
     threads: int = 0
 
     def to_dict(self) -> dict[str, Any]:

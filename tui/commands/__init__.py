@@ -1,0 +1,1 @@
+"""Headless sub-commands of `nsm-tui` (one module per group)."""

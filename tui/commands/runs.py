@@ -1,0 +1,235 @@
+"""`nsm-tui runs list|show|delete`, `eval` and `export`: the run store from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nsm.runs import RunStoreError
+from tui.commands.training import get_run, open_store
+from tui.console import CliError, fmt, print_json, print_kv, print_table, say
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    runs = store.list_runs(args.domain)
+    if args.json:
+        print_json(
+            [
+                {
+                    "run": r.name,
+                    "domain": r.domain,
+                    "status": r.status,
+                    "epoch": r.epoch,
+                    "epochs": r.epochs,
+                    "best_val_acc": r.best_val_acc,
+                    "best_val_loss": r.best_val_loss,
+                    "test_acc": r.state.test_acc,
+                    "started": r.started,
+                    "path": str(r.path),
+                    "problem": r.problem,
+                }
+                for r in runs
+            ]
+        )
+        return 0
+    if not runs:
+        say(f"no runs in {store.root}" + (f" for domain {args.domain}" if args.domain else ""))
+        return 0
+    rows = [
+        (
+            r.domain,
+            r.name,
+            r.status + (" !" if r.problem else ""),
+            f"{r.epoch}/{r.epochs if r.epochs is not None else '?'}",
+            r.best_val_acc,
+            r.best_val_loss,
+            r.state.test_acc,
+            _when(r.started),
+        )
+        for r in sorted(runs, key=lambda r: (r.domain, -r.sort_time))
+    ]
+    print_table(f"runs in {store.root}", ["domain", "run", "status", "epochs", "best val acc", "best val loss", "test acc", "started"], rows)
+    problems = [r for r in runs if r.problem]
+    for r in problems:
+        print(f"  ! {r.ref}: {r.problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    run = get_run(store, args.run)
+    state = run.state()
+    try:
+        config = run.config()
+    except RunStoreError as exc:
+        config = {"error": str(exc)}
+    checkpoints = run.checkpoints()
+    results = run.results()
+    if args.json:
+        print_json(
+            {
+                "run": run.name,
+                "domain": run.domain,
+                "path": str(run.path),
+                "status": run.status(),
+                "state": state.__dict__,
+                "config": config,
+                "checkpoints": [
+                    {"file": c.file, "epoch": c.epoch, "step": c.step, "kind": c.kind, "size": c.size, "mtime": c.mtime, "metrics": c.metrics}
+                    for c in checkpoints
+                ],
+                "results": results,
+            }
+        )
+        return 0
+    print_kv(
+        f"run {run.ref}",
+        [
+            ("path", str(run.path)),
+            ("status", run.status()),
+            ("epochs", f"{state.epoch}/{state.epochs if state.epochs is not None else '?'}"),
+            ("best epoch", state.best_epoch),
+            ("best val loss", state.best_val_loss),
+            ("best val acc", state.best_val_acc),
+            ("test acc", state.test_acc),
+            ("started", _when(state.started)),
+            ("ended", _when(state.finished)),
+            ("error", state.error),
+            ("disk", _size(run.disk_size())),
+        ],
+    )
+    print_kv("config", sorted((k, v) for k, v in config.items()))
+    if checkpoints:
+        print_table(
+            "checkpoints",
+            ["file", "kind", "epoch", "step", "val loss", "val acc", "size", "written"],
+            [
+                (c.file, c.kind, c.epoch, c.step, c.metrics.get("val_loss"), c.metrics.get("val_acc"), _size(c.size), _when(c.mtime))
+                for c in checkpoints
+            ],
+        )
+    if results:
+        _print_eval(results["test"], results.get("baselines", {}), title="test (best model)")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    run = get_run(store, args.run)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"refusing to delete {run.ref} without confirmation: add --yes")
+        answer = input(f"delete {run.ref} ({run.path})? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            say("kept")
+            return 1
+    try:
+        store.delete(run.ref, force=args.force)
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
+    say(f"deleted {run.ref}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from nsm.training.checkpoint import CheckpointError
+    from nsm.training.evaluation import evaluate_checkpoint
+
+    store = open_store(args)
+    run = get_run(store, args.run)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device: cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    try:
+        result = evaluate_checkpoint(run, args.checkpoint, device=args.device)
+    except CheckpointError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print_json({"run": run.name, **result})
+        return 0
+    title = f"{run.ref} · {result['checkpoint']} (epoch {result.get('epoch')}) on test"
+    _print_eval(result, result.get("baselines", {}), title=title)
+    if result.get("reused"):
+        say("[dim](saved evaluation reused: the checkpoint has not changed)[/]")
+    return 0
+
+
+def _print_eval(test: dict[str, Any], baselines: dict[str, Any], title: str) -> None:
+    rows = [("model", test.get("acc"), test.get("loss"), test.get("macro_f1"))]
+    for key, label in (("majority", "majority class"), ("structure_blind", "structure-blind")):
+        if key in baselines:
+            rows.append((label, baselines[key].get("test_acc"), None, None))
+    print_table(title, ["", "accuracy", "loss", "macro F1"], rows)
+    confusion = test.get("confusion")
+    if confusion:
+        print_table(
+            "confusion (rows: true, columns: predicted)",
+            ["", "pred negative", "pred positive"],
+            [("true negative", *confusion[0]), ("true positive", *confusion[1])],
+        )
+    per_class = test.get("per_class") or {}
+    if per_class:
+        print_table(
+            "per class",
+            ["class", "precision", "recall", "f1", "support"],
+            [(name, v["precision"], v["recall"], v["f1"], v["support"]) for name, v in per_class.items()],
+        )
+    conf = test.get("confidence")
+    if conf:
+        edges = conf["edges"]
+        print_table(
+            "prediction confidence",
+            ["bin", "correct", "wrong"],
+            [(f"{edges[i]:.2f}-{edges[i + 1]:.2f}", c, w) for i, (c, w) in enumerate(zip(conf["correct"], conf["wrong"]))],
+        )
+    per_subtype = test.get("per_subtype") or {}
+    if per_subtype:
+        print_table("per subtype", ["subtype", "accuracy", "count"], [(k, v["acc"], v["count"]) for k, v in per_subtype.items()])
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    run = get_run(store, args.run)
+    out_dir = Path(args.out) if args.out else run.path
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--out: cannot create {out_dir}: {exc.strerror}") from None
+    try:
+        if args.format == "md":
+            from tui.reports import write_report
+
+            paths = [write_report(run, out_dir)]
+        else:
+            from nsm.runs.export import export_run
+
+            paths = export_run(run, args.format, out_dir)
+    except OSError as exc:
+        raise CliError(f"could not write the export to {out_dir}: {exc.strerror or exc}") from None
+    for p in paths:
+        say(f"wrote {p}")
+    return 0
+
+
+__all__ = ["cmd_delete", "cmd_eval", "cmd_export", "cmd_list", "cmd_show", "fmt"]
