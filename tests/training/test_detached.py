@@ -83,7 +83,6 @@ def test_sigkill_at_a_random_moment_leaves_every_checkpoint_loadable_and_the_run
     assert checkpoints
     for c in checkpoints:
         load_checkpoint(c.path)  # raises if any was left half-written
-    assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")] or True  # a killed write may leave a temp file, never a broken .pt
     latest = run.latest_checkpoint()
     done = load_checkpoint(latest.path)["epoch"]
     resumed = Trainer(run, resume_from=latest.path, config=cfg.replace(epochs=40))
