@@ -48,13 +48,15 @@ def add_knob_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
             p.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=spec.help)
             continue
         metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.label
+        text = f"{spec.help} ({spec.allowed()}; default {spec.default})"
         p.add_argument(
             _flag(name),
             dest=name,
             type=_knob_type(name),
             default=None,
             metavar=metavar,
-            help=f"{spec.help} ({spec.allowed()}; default {spec.default})",
+            # Expert knobs work but stay out of --help.
+            help=text if spec.public else argparse.SUPPRESS,
         )
 
 
@@ -67,7 +69,7 @@ def add_runs_dir(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-TRAIN_KNOBS = [n for n, s in FIELDS.items() if s.public and n not in ("domain", "backend", "gpu")]
+TRAIN_KNOBS = [n for n in FIELDS if n not in ("domain", "backend", "gpu")]
 
 
 def build_parser() -> Parser:
