@@ -1,0 +1,138 @@
+"""The training engine's cost and results, per domain at the default config.
+
+Prints per domain: seconds per epoch and training graphs/s through the engine,
+the engine's overhead as a ratio to a bare training loop on the same data and
+model in the same process (target <= 1.05), and the test accuracy after a full
+run (default 100 epochs) beside both baselines (target >= 0.85, structure-blind
+at least 15 points lower). Throughput guide: planning >= 600 graphs/s.
+
+    python bench/engine.py                    # overhead + full 100-epoch runs, all domains
+    python bench/engine.py --epochs 0         # overhead and throughput only
+    python bench/engine.py --domains planning --overhead-epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from nsm.config import RunConfig  # noqa: E402
+from nsm.data import DOMAINS_IN_ORDER, load_dataset  # noqa: E402
+from nsm.models import build_model  # noqa: E402
+from nsm.runs import RunStore  # noqa: E402
+from nsm.training.trainer import Trainer, epoch_order, lr_lambda  # noqa: E402
+
+
+def bare_epochs(cfg: RunConfig, ds, epochs: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """The same model, optimiser, schedule and batches, without the engine around them."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(ds.spec, hidden=cfg.hidden)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = -(-len(ds.train) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(steps * cfg.epochs))
+    times = []
+    for epoch in range(1, epochs + 1):
+        order = epoch_order(cfg.seed, epoch, len(ds.train))
+        t0 = time.perf_counter()
+        for i in range(steps):
+            batch = ds.train.batch(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
+            out = model(batch)
+            loss = F.cross_entropy(out.logits, batch.y) + cfg.cycle_weight * out.cycle_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def engine_epochs(cfg: RunConfig, ds, epochs: int, root: str) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    run = RunStore(root).create_run(cfg.replace(epochs=epochs, eval_every=10_000, save_every=10_000))
+    events: list[dict] = []
+    t0 = time.perf_counter()
+    Trainer(run, sinks=[events.append], dataset=ds).run()
+    wall = time.perf_counter() - t0
+    ends = [e for e in events if e["type"] == "epoch_end"]
+    return [e["epoch_time_s"] for e in ends], [e["graphs_per_s"] for e in ends] + [wall]
+
+
+def full_run(cfg: RunConfig, ds, root: str) -> dict:  # type: ignore[no-untyped-def]
+    run = RunStore(root).create_run(cfg)
+    t0 = time.perf_counter()
+    outcome = Trainer(run, dataset=ds).run()
+    wall = time.perf_counter() - t0
+    results = run.results() or {}
+    return {"outcome": outcome, "wall": wall, **results}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--domains", nargs="+", default=list(DOMAINS_IN_ORDER))
+    ap.add_argument("--overhead-epochs", type=int, default=2, help="epochs per overhead measurement")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating bare/engine measurements")
+    ap.add_argument("--epochs", type=int, default=100, help="epochs of the full run (0 skips it)")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="nsm-bench-")
+    rows = []
+    for domain in args.domains:
+        cfg = RunConfig(domain=domain, device="cpu")
+        ds = load_dataset(domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
+        bare_warm = bare_epochs(cfg, ds, 1)  # first epoch pays one-off allocations
+        del bare_warm
+        bare, engine, rates = [], [], []
+        for _ in range(args.repeats):
+            bare += bare_epochs(cfg, ds, args.overhead_epochs)
+            e_times, e_rates = engine_epochs(cfg, ds, args.overhead_epochs, root)
+            engine += e_times
+            rates += e_rates[:-1]
+        s_bare, s_engine = statistics.median(bare), statistics.median(engine)
+        row = {
+            "domain": domain,
+            "s_epoch": s_engine,
+            "graphs_s": len(ds.train) / s_engine,
+            "bare_s_epoch": s_bare,
+            "overhead": s_engine / s_bare,
+        }
+        print(
+            f"  {domain}: engine {s_engine:.2f} s/epoch ({row['graphs_s']:.0f} graphs/s), bare {s_bare:.2f} s/epoch, "
+            f"ratio {row['overhead']:.3f}",
+            file=sys.stderr,
+        )
+        if args.epochs:
+            res = full_run(cfg.replace(epochs=args.epochs), ds, root)
+            row.update(
+                test_acc=res.get("test", {}).get("acc"),
+                majority=ds.baselines["majority"]["test_acc"],
+                blind=ds.baselines["structure_blind"]["test_acc"],
+                epochs_done=res.get("epochs_done"),
+                wall=res["wall"],
+            )
+            print(f"  {domain}: {res['outcome']} after {res.get('epochs_done')} epochs, test acc {row['test_acc']}", file=sys.stderr)
+        rows.append(row)
+    print(f"engine bench: CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, defaults (batch 64, hidden 96, 2000 graphs)")
+    header = f"{'domain':<10}{'s/epoch':>9}{'graphs/s':>10}{'bare s/ep':>11}{'overhead':>10}"
+    if args.epochs:
+        header += f"{'epochs':>8}{'test acc':>10}{'majority':>10}{'blind':>8}{'wall s':>9}"
+    print(header)
+    for r in rows:
+        line = f"{r['domain']:<10}{r['s_epoch']:>9.2f}{r['graphs_s']:>10.0f}{r['bare_s_epoch']:>11.2f}{r['overhead']:>10.3f}"
+        if args.epochs:
+            acc = r["test_acc"]
+            line += f"{r['epochs_done'] or 0:>8}{(acc if acc is not None else float('nan')):>10.3f}{r['majority']:>10.3f}{r['blind']:>8.3f}{r['wall']:>9.0f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
