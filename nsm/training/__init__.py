@@ -14,7 +14,8 @@ def bench_epochs(domain: str, epochs: int, device: str, **overrides: Any) -> dic
     from nsm.runs import RunStore
     from nsm.training.trainer import Trainer
 
-    cfg = RunConfig(domain=domain, device=device).replace(
+    # torch device strings ("cuda:0") name the same knob value as "cuda".
+    cfg = RunConfig(domain=domain, device=str(device).split(":")[0]).replace(
         epochs=epochs, eval_every=10_000, save_every=10_000, **overrides
     )
     with tempfile.TemporaryDirectory(prefix="nsm-bench-") as root:

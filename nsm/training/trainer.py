@@ -626,13 +626,15 @@ class Trainer:
         if self.device.type != "cuda":
             self.bus.emit(ev.GPU, sample=take_sample())
             return None
-        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
-
         def emit(sample: dict[str, Any]) -> None:
             if self.bus is not None and self.outcome is None:
                 self.bus.emit(ev.GPU, sample=sample)
 
-        return GpuSampler(interval_s=self._gpu_interval_s, callback=emit, pid=os.getpid(), device_index=index).start()
+        # NVML numbers GPUs differently from torch under CUDA_VISIBLE_DEVICES: sample every
+        # device and let readers match the training one by the UUID in torch_memory.
+        return GpuSampler(
+            interval_s=self._gpu_interval_s, callback=emit, pid=os.getpid(), torch_device=self.device, include_torch=True
+        ).start()
 
 
 def _first_line(text: str) -> str:
