@@ -157,6 +157,9 @@ def build_parser() -> Parser:
     p.add_argument("run", metavar="RUN", nargs="?")
     add_runs_dir(p)
 
+    from tui.commands.sweeps import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -213,6 +216,10 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return runs.cmd_eval(args)
     if command == "export":
         return runs.cmd_export(args)
+    if command == "sweep":
+        from tui.commands.sweeps import cmd_sweep
+
+        return cmd_sweep(args)
     if command == "data":
         return info.cmd_data_stats(args)
     if command == "model":

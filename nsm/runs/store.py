@@ -425,7 +425,8 @@ class RunStore:
 
     def _name_taken(self, name: str) -> str | None:
         try:
-            domains = [e for e in os.scandir(self.root) if e.is_dir()]
+            # Hidden folders (.sweeps, a delete in progress) hold no runs.
+            domains = [e for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")]
         except OSError:
             return None
         for d in domains:

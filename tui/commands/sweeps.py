@@ -1,0 +1,414 @@
+"""`nsm-tui sweep …`: define a grid (or a list of configs), queue its points, run them
+one after another, stop, resume, and show the queue and the results table.
+
+`start_detached_queue` is also what `nsm-tui train --domain all --detach` uses:
+a queue is just a sweep whose points are given, one run per config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any, Sequence
+
+from nsm.config import DOMAINS, FIELDS, RunConfig
+from nsm.runs import RunStore
+from nsm.sweeps import (
+    DONE,
+    FAILED,
+    METRICS,
+    Axis,
+    GridError,
+    Sweep,
+    SweepBusy,
+    SweepError,
+    SweepSnapshot,
+    check_metric,
+    create_sweep,
+    format_value,
+    get_sweep,
+    grid_points,
+    list_sweeps,
+    request_stop,
+    load_config_list,
+    parse_axes,
+    point_configs,
+    result_rows,
+    snapshot,
+)
+from tui.console import CliError, fmt, is_tty, print_json, print_table, say
+
+# ------------------------------------------------------------------ parser
+# The lead calls add_sweep_parser(sub) from tui/cli.py:build_parser and
+# dispatches `args.command == "sweep"` to cmd_sweep(args).
+
+
+def add_sweep_parser(sub: Any) -> None:
+    """The `sweep` command and its actions (resume, stop, show, list)."""
+    from tui.cli import TRAIN_KNOBS, add_knob_flags, add_runs_dir
+
+    p = sub.add_parser(
+        "sweep",
+        help="queue a grid of configs (or a list) and train them one after another",
+        description=(
+            "Create a sweep and run it: the cartesian product of the --grid rows (or the configs of "
+            "--configs FILE) on top of the base config given by the knob flags. Each point is a normal "
+            "run named SWEEP-NN. ctrl+c stops after a checkpoint; finished points are kept and "
+            "`nsm-tui sweep resume NAME` continues."
+        ),
+    )
+    p.add_argument(
+        "--domain",
+        type=_domains,
+        default=None,
+        metavar="{" + ",".join(DOMAINS) + ",all}",
+        help="reasoning domain; several (comma-separated) or 'all' add a domain axis to the grid",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KNOB=V1,V2,...",
+        help="a grid axis, e.g. --grid lr=1e-3,1e-4 --grid cycle_weight=0.01,0.05 (repeat for more axes; "
+        "one value fixes a knob, also hidden ones such as hidden=64)",
+    )
+    p.add_argument("--configs", default=None, metavar="FILE", help='a JSON list of configs instead of a grid, e.g. [{"lr": 0.001}, {"lr": 0.0003}]')
+    add_knob_flags(p, TRAIN_KNOBS)
+    p.add_argument("--name", default=None, help="sweep name (default: generated); its runs are NAME-01, NAME-02, ...")
+    p.add_argument("--detach", action="store_true", help="run the queue in the background and return at once")
+    p.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}", help="sort the results by (default test_acc)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runs_dir(p)
+
+    actions = p.add_subparsers(dest="sweep_command", metavar="ACTION", parser_class=type(p))
+    q = actions.add_parser("resume", help="run the rest of a stopped sweep (an interrupted point continues from its checkpoint)")
+    q.add_argument("sweep", metavar="NAME")
+    q.add_argument("--detach", action="store_true", help="in the background")
+    q.add_argument("--retry-failed", action="store_true", help="also run the failed points again")
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+    q = actions.add_parser("stop", help="stop a running sweep after a checkpoint of its current point")
+    q.add_argument("sweep", metavar="NAME")
+    q.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait for it to stop")
+    add_runs_dir(q)
+    q = actions.add_parser("show", help="the queue and the results table of a sweep")
+    q.add_argument("sweep", metavar="NAME")
+    q.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}")
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+    q = actions.add_parser("list", help="sweeps and queues with their state")
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+
+
+def _domains(raw: str) -> list[str]:
+    items = [d.strip().lower() for d in raw.split(",") if d.strip()]
+    if items == ["all"]:
+        return list(DOMAINS)
+    bad = [d for d in items if d not in DOMAINS]
+    if bad or not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(
+            f"DOMAIN must be one of {', '.join(DOMAINS)}, a comma list of them, or all (got {raw!r})"
+        )
+    return items
+
+
+def _metric(raw: str) -> str:
+    try:
+        return check_metric(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    store = RunStore(getattr(args, "runs_dir", None))
+    action = getattr(args, "sweep_command", None)
+    if action is None:
+        return _cmd_create(args, store)
+    return {"resume": _cmd_resume, "stop": _cmd_stop, "show": _cmd_show, "list": _cmd_list}[action](args, store)
+
+
+def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]]:
+    """The points the flags describe; CliError naming the flag that is wrong."""
+    domains: list[str] | None = args.domain
+    try:
+        axes = parse_axes(args.grid)
+    except GridError as exc:
+        raise CliError(f"--grid: {exc}") from None
+    if args.configs and axes:
+        raise CliError("--configs and --grid both define the points; use one of them")
+    if not args.configs and not axes and not (domains and len(domains) > 1):
+        raise CliError("give the points: at least one --grid KNOB=V1,V2,... (e.g. --grid lr=1e-3,1e-4) or --configs FILE")
+    if domains is None and not args.configs:
+        raise CliError(f"--domain is required: one of {', '.join(DOMAINS)}, a comma list, or all")
+    flagged = {name: getattr(args, name) for name in FIELDS if name not in ("domain", "backend", "gpu") and getattr(args, name, None) is not None}
+    for axis in axes:
+        if axis.knob in flagged:
+            raise CliError(f"--{axis.knob.replace('_', '-')} and --grid {axis.knob}=... both set {axis.label}; drop one")
+        if axis.knob == "domain" and domains is not None:
+            raise CliError("give the domains with --domain or with --grid domain=..., not both")
+    if domains and len(domains) > 1:
+        if args.configs:
+            raise CliError("--configs with several domains is ambiguous: put the domain in each config instead")
+        axes = [Axis("domain", tuple(domains)), *axes]
+    values: dict[str, Any] = {**flagged, "domain": (domains or [FIELDS["domain"].default])[0]}
+    values["backend"] = "process" if args.detach else "inprocess"
+    try:
+        points = load_config_list(args.configs) if args.configs else grid_points(axes)
+        configs = point_configs(values, points)
+    except GridError as exc:
+        raise CliError(str(exc)) from None
+    return configs, axes
+
+
+def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
+    configs, axes = sweep_configs(args)
+    try:
+        sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or "test_acc")
+    except SweepError as exc:
+        raise CliError(f"--name: {exc}" if args.name else str(exc)) from None
+    shape = " × ".join(f"{a.label} {len(a.values)}" for a in axes if len(a.values) > 1) or ("config list" if args.configs else "one config")
+    if not args.json:
+        say(f"sweep [bold]{sweep.name}[/]: {len(configs)} points ({shape}) in {store.root}")
+    if args.detach:
+        return _launch(sweep)
+    return _run_attached(sweep, retry_failed=False, json_out=args.json, metric=args.metric)
+
+
+def start_detached_queue(store: RunStore, configs: Sequence[RunConfig], label: str = "queue") -> int:
+    """Queue `configs` (one run each) and train them one after another in a
+    background process that outlives this one; says how to follow it."""
+    try:
+        sweep = create_sweep(store, list(configs), label=label)
+    except SweepError as exc:
+        raise CliError(str(exc)) from None
+    runs = ", ".join(p.run for p in sweep.load().points)
+    say(f"queued [bold]{sweep.name}[/] ({label}): {runs}")
+    return _launch(sweep)
+
+
+def _launch(sweep: Sweep, retry_failed: bool = False) -> int:
+    from nsm.sweeps.launch import launch_detached_sweep
+
+    try:
+        pid = launch_detached_sweep(sweep, retry_failed=retry_failed)
+    except SweepBusy as exc:
+        raise CliError(str(exc), code=1) from None
+    say(f"running the queue in the background (pid {pid}); the runs train one after another")
+    say(f"  follow it:  nsm-tui sweep show {sweep.name}   (or F4 in nsm-tui)")
+    say(f"  stop it:    nsm-tui sweep stop {sweep.name}")
+    say(f"  resume it:  nsm-tui sweep resume {sweep.name} --detach")
+    say(f"  its output: {sweep.log_path}")
+    return 0
+
+
+def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: str | None) -> int:
+    """Train the points in this process, one line per epoch; ctrl+c stops cooperatively."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from nsm.sweeps.runner import LinePrinter, SweepRunner
+
+    def write(text: str) -> None:
+        if not json_out:
+            print(text, flush=True)
+
+    printer = LinePrinter(sweep, write)
+    runner = SweepRunner(
+        sweep, mode="attached", backend="inprocess", retry_failed=retry_failed, sinks=[printer.on_event], on_point=printer.on_point
+    )
+    stops = {"n": 0}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stops["n"] += 1
+        runner.request_stop(f"received {signal.Signals(signum).name}")
+        if stops["n"] == 1:
+            write("stopping after a checkpoint of the current point; finished points are kept (ctrl+c again does not kill it)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = runner.run()
+    except SweepBusy as exc:
+        raise CliError(str(exc), code=1) from None
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    snap = snapshot(sweep)
+    chosen = metric or snap.data.metric
+    if json_out:
+        print_json(sweep_json(snap, chosen))
+    else:
+        print_results(snap, chosen)
+        if outcome == "stopped":
+            say(f"stopped; resume with: nsm-tui sweep resume {sweep.name}")
+    sys.stdout.flush()
+    return 1 if any(p.state == FAILED for p in snap.points) else 0
+
+
+def _open(args: argparse.Namespace, store: RunStore) -> Sweep:
+    try:
+        return get_sweep(store, args.sweep)
+    except SweepError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _snap(sweep: Sweep) -> SweepSnapshot:
+    try:
+        return snapshot(sweep)
+    except SweepError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
+    sweep = _open(args, store)
+    snap = _snap(sweep)
+    if snap.status in ("running", "stopping"):
+        raise CliError(f"sweep {sweep.name} is already running ({snap.summary()})", code=1)
+    failed = [p for p in snap.points if p.state == FAILED]
+    if not snap.remaining and not (args.retry_failed and failed):
+        extra = f"; run the {len(failed)} failed point(s) again with --retry-failed" if failed else ""
+        raise CliError(f"nothing to resume: sweep {sweep.name} is {snap.summary()}{extra}", code=1)
+    if args.detach:
+        return _launch(sweep, retry_failed=args.retry_failed)
+    return _run_attached(sweep, retry_failed=args.retry_failed, json_out=args.json, metric=None)
+
+
+def _cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
+    sweep = _open(args, store)
+    snap = _snap(sweep)
+    if snap.status not in ("running", "stopping"):
+        raise CliError(f"sweep {sweep.name} is not running ({snap.summary()}); resume it with `nsm-tui sweep resume {sweep.name}`", code=1)
+    request_stop(sweep, snap)
+    current = snap.current
+    say(f"asked sweep [bold]{sweep.name}[/] to stop" + (f" after a checkpoint of {current.point.run}" if current else ""))
+    if args.wait is None:
+        return 0
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        now = _snap(sweep)
+        if now.status not in ("running", "stopping"):
+            say(f"sweep {sweep.name}: {now.summary()}")
+            return 0
+        time.sleep(0.2)  # another process's files: nothing to await
+    raise CliError(f"sweep {sweep.name} did not stop within {args.wait:g} s", code=1)
+
+
+def _cmd_show(args: argparse.Namespace, store: RunStore) -> int:
+    sweep = _open(args, store)
+    snap = _snap(sweep)
+    metric = args.metric or snap.data.metric
+    if args.json:
+        print_json(sweep_json(snap, metric))
+        return 0
+    print_queue(snap)
+    print_results(snap, metric)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, store: RunStore) -> int:
+    rows = []
+    for sweep in list_sweeps(store):
+        try:
+            snap = snapshot(sweep)
+        except SweepError as exc:
+            rows.append({"name": sweep.name, "label": "?", "status": "unreadable", "points": None, "summary": str(exc), "created": None})
+            continue
+        rows.append(
+            {
+                "name": sweep.name,
+                "label": snap.data.label,
+                "status": snap.status,
+                "points": len(snap.points),
+                "summary": ", ".join(f"{n} {s}" for s, n in snap.counts().items() if n),
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.data.created)) if snap.data.created else None,
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        say(f"no sweeps in {store.root}; start one with `nsm-tui sweep --domain D --grid lr=1e-3,1e-4`")
+        return 0
+    print_table(f"sweeps in {store.root}", ["name", "kind", "status", "points", "states", "created"],
+                [[r["name"], r["label"], r["status"], r["points"], r["summary"], r["created"]] for r in rows])
+    return 0
+
+
+# ------------------------------------------------------------------ output
+
+
+def knob_columns(snap: SweepSnapshot) -> list[str]:
+    return list(snap.data.knobs)
+
+
+def print_queue(snap: SweepSnapshot) -> None:
+    knobs = knob_columns(snap)
+    runner = snap.runner or {}
+    who = f", runner pid {runner.get('pid')} ({runner.get('mode')})" if snap.runner_alive and runner.get("pid") else ""
+    rows = [
+        [v.number, *(format_value(v.point.values.get(k)) for k in knobs), v.state, v.progress_text(), v.point.run]
+        for v in snap.points
+    ]
+    print_table(f"sweep {snap.name} ({snap.data.label}): {snap.summary()}{who}",
+                ["#", *(FIELDS[k].label for k in knobs), "state", "progress", "run"], rows)
+
+
+def print_results(snap: SweepSnapshot, metric: str) -> None:
+    knobs = knob_columns(snap)
+    rows = result_rows(snap, metric)
+    columns = ["best", "#", *(FIELDS[k].label for k in knobs), "state", "test acc", "test loss", "best val acc", "best val loss", "time s"]
+    cells = [
+        ["*" if r.best else "", r.number, *(format_value(r.values.get(k)) for k in knobs), r.state,
+         r.test_acc, r.test_loss, r.best_val_acc, r.best_val_loss, None if r.time_s is None else round(r.time_s, 1)]
+        for r in rows
+    ]
+    title = f"results sorted by {METRICS[metric].label} ({'higher' if METRICS[metric].higher_is_better else 'lower'} is better)"
+    if is_tty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("best", "state") or col in (FIELDS[k].label for k in knobs) else "right")
+        for r, row in zip(rows, cells):
+            table.add_row(*(("★" if c == "*" else fmt(c)) for c in row), style="bold green" if r.best else None)
+        Console().print(table)
+    else:
+        print_table(title, columns, cells)
+    best = next((r for r in rows if r.best), None)
+    if best is not None:
+        knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
+        say(f"best: point {best.number} ({knobs_text}) {METRICS[metric].label} {fmt(best.metric(metric))} — run {best.run}")
+    elif not any(p.state == DONE for p in snap.points):
+        say("no finished point yet")
+
+
+def sweep_json(snap: SweepSnapshot, metric: str) -> dict[str, Any]:
+    rows = result_rows(snap, metric)
+    return {
+        "name": snap.name,
+        "label": snap.data.label,
+        "path": str(snap.sweep.path),
+        "status": snap.status,
+        "counts": snap.counts(),
+        "knobs": snap.data.knobs,
+        "metric": metric,
+        "points": [
+            {"number": v.number, "run": v.point.run, "values": v.point.values, "state": v.state, "epoch": v.run_state.epoch, "error": v.error}
+            for v in snap.points
+        ],
+        "results": [
+            {
+                "number": r.number, "run": r.run, "values": r.values, "state": r.state, "best": r.best,
+                "test_acc": r.test_acc, "test_loss": r.test_loss, "best_val_acc": r.best_val_acc,
+                "best_val_loss": r.best_val_loss, "time_s": r.time_s,
+            }
+            for r in rows
+        ],
+        "best": next(({"number": r.number, "run": r.run, "values": r.values} for r in rows if r.best), None),
+    }
