@@ -138,6 +138,13 @@ def build_parser() -> Parser:
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the run directory)")
     add_runs_dir(p)
 
+    p = sub.add_parser("compare", help="compare runs: the best of each domain, or the runs named")
+    p.add_argument("runs", metavar="RUN", nargs="*", help="runs to compare (default: the best run per domain)")
+    p.add_argument("--by", choices=("val_loss", "test_acc"), default="val_loss", help="how the best run of a domain is picked")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder for md (default: <runs dir>/reports)")
+    add_runs_dir(p)
+
     p = sub.add_parser("data", help="dataset commands")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser, required=True)
     q = dsub.add_parser("stats", help="dataset statistics and both baselines")
@@ -216,6 +223,10 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return runs.cmd_eval(args)
     if command == "export":
         return runs.cmd_export(args)
+    if command == "compare":
+        from tui.commands.compare import cmd_compare
+
+        return cmd_compare(args)
     if command == "sweep":
         from tui.commands.sweeps import cmd_sweep
 

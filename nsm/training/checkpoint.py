@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,17 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text or "unsupported" in text.lower():
+        detail = _detail(text)
+        if "GLOBAL" in text or "Unsupported global" in text:
             raise CheckpointError(
                 f"checkpoint {name} was refused: it contains pickled Python objects, not just tensors "
                 "and plain data. Loading it could run arbitrary code, so it is not loaded. "
-                f"Only checkpoints written by nsm-tui are accepted. ({_first_line(text)})"
+                f"Only checkpoints written by nsm-tui are accepted. ({detail})"
             ) from None
-        raise CheckpointError(f"checkpoint {name} is corrupt: {_first_line(text)}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"checkpoint {name} is corrupt or not a PyTorch checkpoint; the safe loader stopped at: {detail}"
+        ) from None
+    except Exception as exc:  # torch reports damaged files with many exception types (IndexError, EOFError, ...)
         raise CheckpointError(
             f"checkpoint {name} is corrupt or truncated and cannot be read "
             f"({type(exc).__name__}: {_first_line(str(exc))})"
@@ -77,6 +79,14 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if missing:
         raise CheckpointError(f"checkpoint {name} is incomplete: missing {', '.join(missing)}")
     return blob
+
+
+def _detail(text: str) -> str:
+    """The line of torch's long weights-only message that says what was refused."""
+    for line in text.splitlines():
+        if "GLOBAL" in line or "Unsupported" in line:
+            return line.strip()[:300]
+    return _first_line(text)
 
 
 def _first_line(text: str) -> str:

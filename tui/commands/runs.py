@@ -227,6 +227,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             paths = export_run(run, args.format, out_dir)
     except OSError as exc:
         raise CliError(f"could not write the export to {out_dir}: {exc.strerror or exc}") from None
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
     for p in paths:
         say(f"wrote {p}")
     return 0

@@ -1,0 +1,298 @@
+"""Comparing runs: final metrics side by side, the config values that differ,
+the best run of each domain, and which domains have no run at all.
+
+Torch-free and tolerant like the rest of the store: a run with a corrupt
+config, a truncated log or no results yet is compared on what it has, with
+the missing numbers left as None.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from nsm.config import DOMAINS
+from nsm.runs.cache import load_json_object
+from nsm.runs.checkpoints import BEST_FILE
+from nsm.runs.errors import RunStoreError
+from nsm.runs.store import FINISHED, Run, RunStore, RunSummary
+
+VAL_LOSS = "val_loss"
+TEST_ACC = "test_acc"
+CRITERIA = {VAL_LOSS: "best val loss", TEST_ACC: "test accuracy"}
+
+# Keys that never tell two runs apart in a useful way.
+_IGNORED_KEYS = frozenset({"schema_version"})
+
+
+@dataclass
+class RunMetrics:
+    """One run's final numbers, for a comparison table and its charts."""
+
+    ref: str
+    name: str
+    domain: str
+    status: str
+    epochs_done: int = 0
+    epochs_planned: int | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    best_val_loss: float | None = None
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    final_cycle_loss: float | None = None  # training cycle loss of the last epoch
+    training_time_s: float | None = None
+    params: int | None = None
+    baselines: dict[str, float] = field(default_factory=dict)  # name -> test accuracy
+    config: dict[str, Any] | None = None
+    val_epochs: list[int] = field(default_factory=list)
+    val_acc: list[float | None] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass
+class Comparison:
+    runs: list[RunMetrics]
+    missing: list[str]  # domains asked for that have no run
+    differences: dict[str, dict[str, Any]]  # config key -> {ref: value}
+    criterion: str | None = None  # set when the runs are the best per domain
+    problems: list[str] = field(default_factory=list)  # runs that could not be read at all
+
+    @property
+    def refs(self) -> list[str]:
+        return [m.ref for m in self.runs]
+
+
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _baseline_accs(baselines: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if isinstance(baselines, Mapping):
+        for name, value in baselines.items():
+            acc = _number(value.get("test_acc")) if isinstance(value, Mapping) else _number(value)
+            if acc is not None:
+                out[str(name)] = acc
+    return out
+
+
+def _last(values: Any) -> float | None:
+    if isinstance(values, list):
+        for v in reversed(values):
+            n = _number(v)
+            if n is not None:
+                return n
+    return None
+
+
+def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
+    """The numbers of one run from its log, history, final_results.json and
+    the saved evaluation of best_model.pt, whichever exist."""
+    problems: list[str] = []
+    summary = summary or run.summary()
+    if summary.problem:
+        problems.append(summary.problem)
+    state = summary.state
+    history: dict[str, Any] = {}
+    try:
+        history = run.history()
+    except (RunStoreError, OSError) as exc:
+        problems.append(f"history: {exc}")
+    try:
+        results = run.results() or {}
+    except RunStoreError as exc:
+        results = {}
+        problems.append(str(exc))
+    try:
+        best_eval = load_json_object(run.evaluation_path(BEST_FILE), "evaluation") or {}
+    except RunStoreError:
+        best_eval = {}
+    train = history.get("train") or {}
+    val = history.get("val") or {}
+    time_s = _number(_get(results, "timings", "total_s"))
+    if time_s is None:
+        times = [t for t in (_number(x) for x in train.get("epoch_time_s") or []) if t is not None]
+        time_s = sum(times) if times else None
+    test_acc = _first(state.test_acc, _get(results, "test", "acc"), best_eval.get("acc"))
+    test_loss = _first(state.test_loss, _get(results, "test", "loss"), best_eval.get("loss"))
+    val_epochs = [e for e in val.get("epochs") or [] if isinstance(e, int)]
+    val_acc = list(val.get("acc") or [])[: len(val_epochs)]
+    return RunMetrics(
+        ref=summary.ref,
+        name=summary.name,
+        domain=summary.domain,
+        status=summary.status,
+        epochs_done=state.epoch,
+        epochs_planned=summary.epochs,
+        test_acc=test_acc,
+        test_loss=test_loss,
+        best_val_loss=_first(state.best_val_loss, results.get("best_val_loss")),
+        best_val_acc=_first(state.best_val_acc, results.get("best_val_acc")),
+        best_epoch=state.best_epoch if state.best_epoch is not None else results.get("best_epoch"),
+        final_cycle_loss=_last(train.get("cycle_loss")),
+        training_time_s=time_s,
+        params=state.params if state.params is not None else results.get("params"),
+        baselines=_baseline_accs(results.get("baselines") or best_eval.get("baselines")),
+        config=summary.config,
+        val_epochs=val_epochs,
+        val_acc=[_number(a) for a in val_acc],
+        problem="; ".join(problems) or None,
+    )
+
+
+def _first(*values: Any) -> float | None:
+    for v in values:
+        n = _number(v)
+        if n is not None:
+            return n
+    return None
+
+
+def metric_of(summary: RunSummary | RunMetrics, criterion: str) -> float | None:
+    if criterion == VAL_LOSS:
+        return summary.best_val_loss
+    if criterion == TEST_ACC:
+        return summary.test_acc if isinstance(summary, RunMetrics) else summary.state.test_acc
+    raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (got {criterion!r})")
+
+
+def rank_key(summary: RunSummary, criterion: str) -> tuple[bool, bool, float, float]:
+    """Higher is better: a run with the metric beats one without, a finished
+    run beats an unfinished one, then the metric decides, then recency."""
+    value = metric_of(summary, criterion)
+    goodness = -math.inf if value is None else (-value if criterion == VAL_LOSS else value)
+    return (value is not None, summary.status == FINISHED, goodness, summary.sort_time)
+
+
+def best_per_domain(
+    summaries: Iterable[RunSummary], criterion: str = VAL_LOSS, domains: Sequence[str] = DOMAINS
+) -> dict[str, RunSummary | None]:
+    """The best run of each domain (None where a domain has no run). Domains
+    found in the store beyond `domains` are included after them."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (got {criterion!r})")
+    by_domain: dict[str, list[RunSummary]] = {d: [] for d in domains}
+    for s in summaries:
+        by_domain.setdefault(s.domain, []).append(s)
+    return {d: max(runs, key=lambda s: rank_key(s, criterion)) if runs else None for d, runs in by_domain.items()}
+
+
+def config_differences(configs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """Config keys whose values are not the same in every config, as
+    {key: {ref: value}} (a key a config lacks has the value None). Configs
+    that could not be read (None) take no part."""
+    readable = {ref: cfg for ref, cfg in configs.items() if isinstance(cfg, Mapping)}
+    keys: list[str] = []
+    for cfg in readable.values():
+        keys += [k for k in cfg if k not in keys and k not in _IGNORED_KEYS]
+    diffs: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        values = {ref: cfg.get(key) for ref, cfg in readable.items()}
+        if len({_hashable(v) for v in values.values()}) > 1:
+            diffs[key] = values
+    return diffs
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 1e-3 typed as 0.001 or 1 vs 1.0 is the same setting
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    return value
+
+
+def build_comparison(
+    runs: Sequence[Run],
+    *,
+    domains: Sequence[str] = (),
+    criterion: str | None = None,
+    summaries: Mapping[str, RunSummary] | None = None,
+) -> Comparison:
+    """Metrics and config differences of `runs`; each of `domains` with no
+    run among them is listed as missing."""
+    metrics: list[RunMetrics] = []
+    problems: list[str] = []
+    for run in runs:
+        if not run.exists():
+            problems.append(f"run {run.ref} no longer exists")
+            continue
+        try:
+            metrics.append(collect_metrics(run, (summaries or {}).get(run.ref)))
+        except (RunStoreError, OSError) as exc:
+            problems.append(f"run {run.ref}: {exc}")
+    present = {m.domain for m in metrics}
+    missing = [d for d in domains if d not in present]
+    differences = config_differences({m.ref: m.config for m in metrics})
+    return Comparison(metrics, missing, differences, criterion, problems)
+
+
+def compare_runs(store: RunStore, refs: Sequence[str]) -> Comparison:
+    """A comparison of the named runs (refs that are not found become problems)."""
+    runs: list[Run] = []
+    problems: list[str] = []
+    for ref in refs:
+        try:
+            runs.append(store.get(ref))
+        except RunStoreError as exc:
+            problems.append(str(exc))
+    comparison = build_comparison(runs)
+    comparison.problems[:0] = problems
+    return comparison
+
+
+def compare_best_per_domain(
+    store: RunStore, criterion: str = VAL_LOSS, domains: Sequence[str] = DOMAINS, summaries: Sequence[RunSummary] | None = None
+) -> Comparison:
+    """The best run of each domain side by side; domains without a run are missing."""
+    summaries = list(summaries) if summaries is not None else store.list_runs()
+    best = best_per_domain(summaries, criterion, domains)
+    chosen = [s for s in best.values() if s is not None]
+    return build_comparison(
+        [Run(s.path) for s in chosen],
+        domains=list(best),
+        criterion=criterion,
+        summaries={s.ref: s for s in chosen},
+    )
+
+
+# ------------------------------------------------------------------ table
+
+METRIC_COLUMNS = (
+    ("test_acc", "test acc"),
+    ("test_loss", "test loss"),
+    ("best_val_loss", "best val loss"),
+    ("best_val_acc", "best val acc"),
+    ("final_cycle_loss", "cycle loss"),
+    ("training_time_s", "time (s)"),
+    ("epochs_done", "epochs"),
+)
+
+
+def metrics_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
+    """Rows of final metrics (one per run, then one per missing domain)."""
+    columns = ["run", "domain", "status", *(label for _, label in METRIC_COLUMNS)]
+    rows: list[list[Any]] = []
+    for m in comparison.runs:
+        rows.append([m.name, m.domain, m.status, *(getattr(m, key) for key, _ in METRIC_COLUMNS)])
+    for domain in comparison.missing:
+        rows.append(["(no run)", domain, "missing", *([None] * len(METRIC_COLUMNS))])
+    return columns, rows
+
+
+def differences_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
+    columns = ["setting", *(m.name for m in comparison.runs)]
+    rows = [[key, *(values.get(m.ref) for m in comparison.runs)] for key, values in comparison.differences.items()]
+    return columns, rows

@@ -1,0 +1,54 @@
+"""`nsm-tui compare [RUN ...] [--by val_loss|test_acc] [--format table|json|md] [--out DIR]`:
+the comparison screen's table without the UI. With no RUN, the best run of
+each domain (a domain without runs is listed as missing)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from nsm.runs import RunStore, default_runs_dir
+from nsm.runs.compare import CRITERIA, VAL_LOSS, Comparison, compare_best_per_domain, compare_runs, differences_table, metrics_table
+from tui.console import CliError, print_json, print_table, say
+
+
+def build(args: argparse.Namespace) -> Comparison:
+    store = RunStore(default_runs_dir(getattr(args, "runs_dir", None)))
+    refs = list(getattr(args, "runs", None) or [])
+    if refs:
+        comparison = compare_runs(store, refs)
+        if not comparison.runs:
+            raise CliError("; ".join(comparison.problems) or "no run to compare")
+        return comparison
+    by = getattr(args, "by", None) or VAL_LOSS
+    if by not in CRITERIA:
+        raise CliError(f"--by must be one of {', '.join(CRITERIA)} (got {by!r})")
+    return compare_best_per_domain(store, by)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    comparison = build(args)
+    fmt = getattr(args, "format", None) or "table"
+    if fmt == "json":
+        print_json(dataclasses.asdict(comparison))
+        return 0
+    if fmt == "md":
+        from nsm.runs.export import ExportError
+        from tui.reports import write_comparison_report
+
+        store_root = default_runs_dir(getattr(args, "runs_dir", None))
+        out = Path(args.out) if getattr(args, "out", None) else store_root / "reports"
+        try:
+            path = write_comparison_report(comparison, out)
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+        say(f"wrote {path}")
+        return 0
+    title = f"best run per domain by {CRITERIA[comparison.criterion]}" if comparison.criterion else "runs"
+    print_table(title, *metrics_table(comparison))
+    if comparison.differences:
+        print_table("config values that differ", *differences_table(comparison))
+    for problem in comparison.problems:
+        say(f"[red]{problem}[/]")
+    return 0
