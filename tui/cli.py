@@ -107,12 +107,26 @@ def build_parser() -> Parser:
     p = sub.add_parser("stop", help="ask a running run to stop at the next step (with a checkpoint)")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait for it to stop")
+    p.add_argument(
+        "--hard",
+        action="store_true",
+        help="Modal runs: cancel the function call now (resume later from the last committed checkpoint)",
+    )
     add_runs_dir(p)
 
     p = sub.add_parser("runs", help="list runs or show one")
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=Parser, required=True)
     q = rsub.add_parser("list", help="runs per domain with status")
     q.add_argument("--domain", choices=DOMAINS, default=None)
+    q.add_argument("--remote", action="store_true", help="list the runs and checkpoints on the Modal volume nsm-checkpoints")
+    q.add_argument("--json", action="store_true")
+    add_runs_dir(q)
+    q = rsub.add_parser("download", help="copy a Modal run and its checkpoints from the volume into the local store")
+    q.add_argument("run", metavar="RUN")
+    q.add_argument(
+        "--checkpoint", action="append", default=None, metavar="FILE", help="checkpoint to fetch (repeatable; default best_model.pt)"
+    )
+    q.add_argument("--all", action="store_true", help="fetch every checkpoint")
     q.add_argument("--json", action="store_true")
     add_runs_dir(q)
     q = rsub.add_parser("show", help="config, progress, checkpoints and results of a run")
@@ -162,6 +176,8 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("attach", help="open the dashboard following a run (default: the latest)")
     p.add_argument("run", metavar="RUN", nargs="?")
+    p.add_argument("--headless", action="store_true", help="follow in this terminal without the UI (Modal runs: re-attach and mirror)")
+    p.add_argument("--json", action="store_true")
     add_runs_dir(p)
 
     from tui.commands.sweeps import add_sweep_parser
@@ -210,7 +226,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if command is None:
         return _open_tui(args, None)
     if command == "attach":
-        return _open_tui(args, args.run or "")
+        return _attach(args)
     if command == "train":
         return training.cmd_train(args)
     if command == "resume":
@@ -218,6 +234,10 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if command == "stop":
         return training.cmd_stop(args)
     if command == "runs":
+        if args.runs_command == "list" and args.remote or args.runs_command == "download":
+            from tui.commands import modal_backend
+
+            return (modal_backend.cmd_download if args.runs_command == "download" else modal_backend.cmd_remote_list)(args)
         return {"list": runs.cmd_list, "show": runs.cmd_show, "delete": runs.cmd_delete}[args.runs_command](args)
     if command == "eval":
         return runs.cmd_eval(args)
@@ -237,6 +257,24 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return info.cmd_model_summary(args)
     parser.print_help()
     return 2
+
+
+def _attach(args: argparse.Namespace) -> int:
+    """Follow a run: Modal runs get their mirror (re)started first, so nothing is missed."""
+    if args.run:
+        from tui.commands import modal_backend
+        from tui.commands.training import get_run, open_store
+
+        run = get_run(open_store(args), args.run)
+        if run.remote_info():
+            if args.headless:
+                return modal_backend.cmd_attach_remote(args)
+            modal_backend.prepare_attach(run)
+        elif args.headless:
+            raise CliError("--headless follows Modal runs; local runs are followed in the dashboard (nsm-tui attach RUN)")
+    elif args.headless:
+        raise CliError("--headless needs a RUN")
+    return _open_tui(args, args.run or "")
 
 
 def _open_tui(args: argparse.Namespace, attach: str | None) -> int:

@@ -86,6 +86,10 @@ def _detach(run: Run, **kwargs: Any) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
+    if run.remote_info():
+        from tui.commands.modal_backend import resume_remote
+
+        return resume_remote(run, args)
     checkpoint = resume_checkpoint(run, args.checkpoint)
     if args.detach:
         return _detach(run, resume=True, checkpoint=checkpoint)
@@ -178,7 +182,7 @@ def run_attached(run: Run, checkpoint: str | None, json_out: bool = False) -> st
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from nsm.training.trainer import Trainer
 
-    view = _ProgressView(run.name, quiet=json_out)
+    view = ProgressView(run.name, quiet=json_out)
     trainer = Trainer(run, resume_from=checkpoint, sinks=[view.on_event], backend="inprocess")
     stops = {"n": 0}
 
@@ -199,7 +203,7 @@ def run_attached(run: Run, checkpoint: str | None, json_out: bool = False) -> st
     return outcome
 
 
-class _ProgressView:
+class ProgressView:
     """Rich progress (whole-run ETA, batches of the epoch) on a terminal; lines when piped."""
 
     def __init__(self, name: str, quiet: bool = False):
@@ -210,7 +214,7 @@ class _ProgressView:
         self.total_steps = 0
         self.steps = 0
 
-    def __enter__(self) -> "_ProgressView":
+    def __enter__(self) -> "ProgressView":
         if self.tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

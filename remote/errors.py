@@ -1,0 +1,66 @@
+"""What can go wrong between this machine and Modal, each with a message for the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModalError(Exception):
+    """Base class: `str(exc)` is a complete, user-facing sentence."""
+
+
+class ModalNotConfigured(ModalError):
+    def __init__(self, detail: str | None = None):
+        message = (
+            "no Modal token found: run `modal setup` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET), "
+            "then try again"
+        )
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class ModalUnreachable(ModalError):
+    def __init__(self, what: str, timeout: float | None = None, detail: str | None = None):
+        self.what = what
+        self.timeout = timeout
+        if timeout is not None:
+            message = f"Modal did not answer {what} within {timeout:g} s"
+        else:
+            message = f"could not reach Modal for {what}"
+        if detail:
+            message += f": {detail}"
+        message += (
+            "; check the network (and https://status.modal.com), or raise NSM_MODAL_CONTROL_TIMEOUT_S on a slow link"
+        )
+        super().__init__(message)
+
+
+class RemoteRunFailed(ModalError):
+    """The remote function ended with an exception (after Modal's retries)."""
+
+    def __init__(self, run: str, summary: str):
+        self.run = run
+        self.summary = summary
+        super().__init__(f"run {run} failed on Modal: {summary}")
+
+
+class RemoteRunExists(ModalError):
+    pass
+
+
+class NotARemoteRun(ModalError):
+    pass
+
+
+class MirrorBusy(ModalError):
+    """Another process already mirrors this run into the local store."""
+
+
+def describe_exception(exc: BaseException | Any) -> str:
+    """'Type: first line of the message', short enough for a status line."""
+    if not isinstance(exc, BaseException):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    first = text[0][:300] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
