@@ -284,3 +284,23 @@ def test_real_modal_client_against_a_dead_endpoint_gives_up_at_the_deadline(tmp_
     assert "Modal did not answer" in out.stderr or "could not reach Modal" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     assert elapsed < 60, elapsed
+
+
+def test_sweep_on_modal_runs_the_grid_in_parallel_with_a_cap(
+    fake: FakeModal, use_fake: ModalClient, mirrors: list[MirrorThread], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "--backend", "modal", "--runs-dir", str(runs_dir), *TINY, "--domain", "kg", "--epochs", "2",
+            "--grid", "lr=1e-3,1e-4", "--grid", "cycle_weight=0.01,0.05", "--max-parallel", "2", "--name", "grid",
+            "--detach"]  # fmt: skip
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    spawns = [op for kind, op in fake.ops if kind == "spawn"]
+    assert len(spawns) == 4 and all(op["max_containers"] == 2 for op in spawns)
+    wait_all(mirrors)
+    runs = RunStore(runs_dir).list_runs()
+    assert sorted(r.name for r in runs) == ["grid-01", "grid-02", "grid-03", "grid-04"]
+    assert all(r.status == "finished" for r in runs)
+    lrs = sorted({(r.config["lr"], r.config["cycle_weight"]) for r in runs})
+    assert lrs == [(1e-4, 0.01), (1e-4, 0.05), (1e-3, 0.01), (1e-3, 0.05)]

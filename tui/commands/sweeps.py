@@ -78,6 +78,9 @@ def add_sweep_parser(sub: Any) -> None:
     add_knob_flags(p, TRAIN_KNOBS)
     p.add_argument("--name", default=None, help="sweep name (default: generated); its runs are NAME-01, NAME-02, ...")
     p.add_argument("--detach", action="store_true", help="run the queue in the background and return at once")
+    p.add_argument("--backend", choices=("local", "modal"), default="local", help="local: one point after another; modal: points in parallel on Modal GPUs")
+    p.add_argument("--gpu", default=None, help="Modal GPU type, e.g. A100-40GB, H100 (modal backend)")
+    p.add_argument("--max-parallel", type=_positive, default=4, metavar="N", help="modal backend: at most N points at once (default 4)")
     p.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}", help="sort the results by (default test_acc)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_runs_dir(p)
@@ -101,6 +104,16 @@ def add_sweep_parser(sub: Any) -> None:
     q = actions.add_parser("list", help="sweeps and queues with their state")
     q.add_argument("--json", action="store_true")
     add_runs_dir(q)
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {raw!r})")
+    return value
 
 
 def _domains(raw: str) -> list[str]:
@@ -157,7 +170,10 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]
             raise CliError("--configs with several domains is ambiguous: put the domain in each config instead")
         axes = [Axis("domain", tuple(domains)), *axes]
     values: dict[str, Any] = {**flagged, "domain": (domains or [FIELDS["domain"].default])[0]}
-    values["backend"] = "process" if args.detach else "inprocess"
+    if getattr(args, "backend", "local") == "modal":
+        values["backend"] = "modal"
+    else:
+        values["backend"] = "process" if args.detach else "inprocess"
     try:
         points = load_config_list(args.configs) if args.configs else grid_points(axes)
         configs = point_configs(values, points)
@@ -168,6 +184,15 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]
 
 def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
     configs, axes = sweep_configs(args)
+    if getattr(args, "backend", "local") == "modal":
+        # No token is a set-up problem: say so before any run is written.
+        from remote.errors import ModalError
+        from tui.commands.modal_backend import _cli_error, make_client
+
+        try:
+            make_client().check_token()
+        except ModalError as exc:
+            raise _cli_error(exc) from None
     try:
         sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or "test_acc")
     except SweepError as exc:
@@ -175,6 +200,12 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
     shape = " × ".join(f"{a.label} {len(a.values)}" for a in axes if len(a.values) > 1) or ("config list" if args.configs else "one config")
     if not args.json:
         say(f"sweep [bold]{sweep.name}[/]: {len(configs)} points ({shape}) in {store.root}")
+    if getattr(args, "backend", "local") == "modal":
+        from tui.commands.modal_backend import train_on_modal
+
+        runs = [store.get(p.run) for p in sweep.load().points]
+        modal_args = argparse.Namespace(**{**vars(args), "name": None})
+        return train_on_modal(modal_args, [], max_parallel=args.max_parallel, runs=runs)
     if args.detach:
         return _launch(sweep)
     return _run_attached(sweep, retry_failed=False, json_out=args.json, metric=args.metric)
