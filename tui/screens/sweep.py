@@ -1,14 +1,769 @@
-"""The sweep screen (being built)."""
+"""The sweep screen (F4): define a grid, run its queue, watch it, compare the points.
+
+Three tabs: Define (domain, grid rows `knob=v1,v2`, knobs every point shares,
+or a JSON list of configs; checked as you type), Queue (pending / running /
+done / failed / stopped, with the current point's epoch and step) and Results
+(sorted by the chosen metric, the best finished point highlighted).
+
+The queue runs as a detached process that outlives the app (default) or in a
+thread of this app. Either way the screen only reads the sweep file and the
+points' runs on a self-rescheduling timer, so it shows a queue started from
+the CLI, another terminal or an earlier session just the same.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+
+from nsm.config import DOMAINS, FIELDS, RunConfig
+from nsm.runs import RunStoreError
+from nsm.sweeps import (
+    DONE,
+    FAILED,
+    METRICS,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    Point,
+    Sweep,
+    SweepError,
+    SweepSnapshot,
+    create_sweep,
+    format_value,
+    get_sweep,
+    list_sweeps,
+    request_stop,
+    result_rows,
+    snapshot,
+)
+from nsm.sweeps.plan import PlanError, SweepPlan, base_from, plan_sweep
+from nsm.sweeps.sweep import validate_sweep_name
+
+REFRESH_S = 0.5
+SWEEP_LIST_EVERY = 10  # ticks between re-reading the list of sweeps
+MODE_KEY = "sweep.mode"
+LAST_CONFIG_KEYS = ("dashboard.last_config", "last_config")
+DETACHED, IN_APP = "process", "inprocess"
+RUN_MODES = (("detached queue (keeps running after the app closes)", DETACHED), ("in this app (a thread)", IN_APP))
+GRID_ROWS = 3
+FORM_INPUTS = tuple(f"grid-{i}" for i in range(GRID_ROWS)) + ("fixed", "configs", "name")
+BASE_SHOWN = ("epochs", "batch_size", "lr", "cycle_weight", "num_graphs", "device")
+STATE_STYLE = {PENDING: "dim", RUNNING: "bold cyan", DONE: "green", FAILED: "bold red", STOPPED: "yellow"}
 
 
 class SweepScreen(Screen[None]):
+    DEFAULT_CSS = """
+    SweepScreen #top {
+        height: 1;
+        padding: 0 1;
+    }
+    SweepScreen #top Label {
+        width: 6;
+    }
+    SweepScreen #sweep-pick {
+        width: 32;
+    }
+    SweepScreen #sweep-status {
+        width: 1fr;
+        padding-left: 1;
+    }
+    SweepScreen TabbedContent {
+        height: 1fr;
+    }
+    SweepScreen TabPane {
+        padding: 0 1;
+    }
+    SweepScreen #form {
+        height: 1fr;
+    }
+    SweepScreen .row {
+        height: 1;
+        margin-bottom: 1;
+    }
+    SweepScreen .row Label {
+        width: 9;
+    }
+    SweepScreen .row Input {
+        width: 1fr;
+    }
+    SweepScreen #domain {
+        width: 16;
+    }
+    SweepScreen #mode-label {
+        width: 6;
+        padding-left: 1;
+    }
+    SweepScreen #mode {
+        width: 1fr;
+    }
+    SweepScreen Input.-invalid {
+        background: $error 25%;
+    }
+    SweepScreen #base {
+        color: $text-muted;
+        height: auto;
+    }
+    SweepScreen #plan {
+        height: auto;
+        margin-bottom: 1;
+    }
+    SweepScreen #plan.-error {
+        color: $error;
+    }
+    SweepScreen #queue-summary {
+        height: auto;
+    }
+    SweepScreen #metric-row {
+        height: 1;
+    }
+    SweepScreen #metric-row Label {
+        width: 10;
+    }
+    SweepScreen #metric {
+        width: 18;
+    }
+    SweepScreen #metric-note {
+        width: 1fr;
+        padding-left: 1;
+        color: $text-muted;
+    }
+    SweepScreen #best {
+        height: auto;
+        color: $success;
+        text-style: bold;
+    }
+    SweepScreen DataTable {
+        height: 1fr;
+    }
+    SweepScreen #queue-detail {
+        height: auto;
+        max-height: 3;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("m", "next_metric", "Metric"),
+        Binding("n", "show_tab('define')", "New"),
+        Binding("1", "show_tab('define')", "Define", show=False),
+        Binding("2", "show_tab('queue-tab')", "Queue", show=False),
+        Binding("3", "show_tab('results-tab')", "Results", show=False),
+    ]
+
+    class PointChanged(Message):
+        """A point of the in-app queue started or ended (posted from the runner thread)."""
+
+        def __init__(self, sweep: str, number: int, state: str) -> None:
+            super().__init__()
+            self.sweep = sweep
+            self.number = number
+            self.state = state
+
+    class QueueEnded(Message):
+        """The in-app queue returned: outcome 'finished', 'stopped' or 'error'."""
+
+        def __init__(self, sweep: str, outcome: str, error: str | None = None) -> None:
+            super().__init__()
+            self.sweep = sweep
+            self.outcome = outcome
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweep: Sweep | None = None
+        self.snap: SweepSnapshot | None = None
+        self.plan: SweepPlan | None = None
+        self.metric = "test_acc"
+        self.runner: Any = None  # the in-app SweepRunner while it runs
+        # Test hook for the in-app runner: (point index, epoch, step) before each step.
+        self.step_hook: Callable[[int, int, int], None] | None = None
+        self._quit_after_stop = False
+        self._ticks = 0
+        self._sweep_names: list[str] = []
+        self._queue_key: Any = None
+        self._results_key: Any = None
+        self._plan_error = ""
+        self._base: dict[str, Any] = RunConfig().to_dict()
+        self._base_source = "defaults"
+
+    @property
+    def context(self) -> Any:
+        return self.app.context  # type: ignore[attr-defined]
+
+    # ================================================================ layout
     def compose(self) -> ComposeResult:
+        settings = self.context.settings
+        self._base, self._base_source = self._initial_base(settings)
+        mode = settings.get(MODE_KEY)
+        domain = self._base.get("domain", FIELDS["domain"].default)
         yield Header()
-        yield Static("sweep")
+        with Horizontal(id="top"):
+            yield Label("Sweep")
+            yield Select([], prompt="(none yet: define one)", id="sweep-pick", compact=True, type_to_search=False)
+            yield Static("", id="sweep-status", markup=False)
+        with TabbedContent(id="tabs"):
+            with TabPane("Define", id="define"):
+                with VerticalScroll(id="form"):
+                    with Horizontal(classes="row"):
+                        yield Label("Domain")
+                        yield Select(
+                            [(d, d) for d in (*DOMAINS, "all")],
+                            value=domain if domain in DOMAINS else DOMAINS[0],
+                            allow_blank=False,
+                            id="domain",
+                            compact=True,
+                            type_to_search=False,
+                        )
+                        yield Label("Run", id="mode-label")
+                        yield Select(
+                            RUN_MODES,
+                            value=mode if mode in (DETACHED, IN_APP) else DETACHED,
+                            allow_blank=False,
+                            id="mode",
+                            compact=True,
+                            type_to_search=False,
+                        )
+                    for i in range(GRID_ROWS):
+                        with Horizontal(classes="row"):
+                            yield Label("Grid" if i == 0 else "")
+                            yield Input(
+                                placeholder="knob=v1,v2,...  e.g. lr=1e-3,1e-4" if i == 0 else "knob=v1,v2,...  e.g. cycle_weight=0.01,0.05",
+                                id=f"grid-{i}",
+                                compact=True,
+                            )
+                    with Horizontal(classes="row"):
+                        yield Label("Fixed")
+                        yield Input(placeholder="knob=value ... shared by every point, e.g. epochs=10", id="fixed", compact=True)
+                    with Horizontal(classes="row"):
+                        yield Label("Configs")
+                        yield Input(placeholder="or a JSON file with a list of configs (instead of the grid)", id="configs", compact=True)
+                    with Horizontal(classes="row"):
+                        yield Label("Name")
+                        yield Input(placeholder="(generated)  runs are named NAME-01, NAME-02, ...", id="name", compact=True)
+                    yield Static(self._base_text(), id="base", markup=False)
+                    yield Static("", id="plan", markup=False)
+                    yield Button("Start sweep (ctrl+r)", id="start", variant="success", compact=True)
+            with TabPane("Queue", id="queue-tab"):
+                yield Static("", id="queue-summary", markup=False)
+                yield DataTable(id="queue", cursor_type="row")
+                yield Static("", id="queue-detail", markup=False)
+            with TabPane("Results", id="results-tab"):
+                with Horizontal(id="metric-row"):
+                    yield Label("Sorted by")
+                    yield Select(
+                        [(m.label, m.name) for m in METRICS.values()],
+                        value=self.metric,
+                        allow_blank=False,
+                        id="metric",
+                        compact=True,
+                        type_to_search=False,
+                    )
+                    yield Static("", id="metric-note", markup=False)
+                yield Static("", id="best", markup=False)
+                yield DataTable(id="results", cursor_type="row")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self._update_plan()
+        self._reload_sweep_list()
+        if self._sweep_names:
+            self.open_sweep(self._sweep_names[0])
+        else:
+            self.query_one("#grid-0", Input).focus()
+        self.set_timer(REFRESH_S, self._tick)
+
+    def on_screen_resume(self) -> None:
+        self._reload_sweep_list()
+        self.refresh_now()
+
+    def on_unmount(self) -> None:
+        # The app is closing: an in-app queue must not keep the process alive.
+        if self.runner is not None:
+            self.runner.request_stop("the app closed")
+
+    # ============================================================ base config
+    @staticmethod
+    def _initial_base(settings: Any) -> tuple[dict[str, Any], str]:
+        for key in LAST_CONFIG_KEYS:
+            base = base_from(settings.get(key))
+            if base is not None:
+                return base, "the dashboard's last config"
+        return RunConfig().to_dict(), "defaults"
+
+    def _base_text(self) -> str:
+        shown = " · ".join(f"{FIELDS[k].label} {format_value(self._base.get(k))}" for k in BASE_SHOWN)
+        return f"base ({self._base_source}): {shown}; Fixed overrides it"
+
+    # ================================================================== form
+    def _form_values(self) -> dict[str, Any]:
+        domain = self.query_one("#domain", Select).value
+        return {
+            "domains": list(DOMAINS) if domain == "all" else [str(domain)],
+            "grid": [self.query_one(f"#grid-{i}", Input).value for i in range(GRID_ROWS)],
+            "fixed": self.query_one("#fixed", Input).value,
+            "configs_file": self.query_one("#configs", Input).value.strip() or None,
+        }
+
+    @property
+    def run_mode(self) -> str:
+        value = self.query_one("#mode", Select).value
+        return str(value) if value in (DETACHED, IN_APP) else DETACHED
+
+    def _update_plan(self) -> SweepPlan | None:
+        """Check the form as typed: the plan line says what will run or what is wrong."""
+        for field_id in FORM_INPUTS:
+            self.query_one(f"#{field_id}", Input).remove_class("-invalid")
+        line = self.query_one("#plan", Static)
+        base = {**self._base, "backend": self.run_mode}
+        try:
+            plan = plan_sweep(base, **self._form_values())
+            name = self.query_one("#name", Input).value.strip()
+            if name:
+                try:
+                    validate_sweep_name(name)
+                except SweepError as exc:
+                    raise PlanError(str(exc), "name") from None
+        except PlanError as exc:
+            self.plan = None
+            self._plan_error = str(exc)
+            if not any(self.query_one(f"#{f}", Input).value.strip() for f in FORM_INPUTS):
+                line.update(f"→ {exc}")  # an empty form is not an error yet
+                line.remove_class("-error")
+                return None
+            if exc.field in FORM_INPUTS:
+                self.query_one(f"#{exc.field}", Input).add_class("-invalid")
+            line.update(f"✗ {exc}")
+            line.add_class("-error")
+            return None
+        self.plan = plan
+        line.update(f"→ {plan.describe()}; {len(plan.configs)} new run(s) in {self.context.store.root}")
+        line.remove_class("-error")
+        return plan
+
+    @on(Input.Changed)
+    def _form_changed(self, event: Input.Changed) -> None:
+        if event.input.id in FORM_INPUTS:
+            self._update_plan()
+
+    @on(Input.Submitted)
+    def _form_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in FORM_INPUTS:
+            event.stop()
+            self.action_start()
+
+    @on(Select.Changed, "#domain")
+    def _domain_changed(self) -> None:
+        self._update_plan()
+
+    @on(Select.Changed, "#mode")
+    def _mode_changed(self) -> None:
+        self.context.settings.set(MODE_KEY, self.run_mode)
+        self._update_plan()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start()
+
+    # ============================================================ choosing
+    def _reload_sweep_list(self) -> None:
+        names = [s.name for s in list_sweeps(self.context.store)]
+        if names == self._sweep_names:
+            return
+        self._sweep_names = names
+        pick = self.query_one("#sweep-pick", Select)
+        with self.prevent(Select.Changed):
+            pick.set_options([(n, n) for n in names])
+            if self.sweep is not None and self.sweep.name in names:
+                pick.value = self.sweep.name
+
+    @on(Select.Changed, "#sweep-pick")
+    def _sweep_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and (self.sweep is None or event.value != self.sweep.name):
+            self.open_sweep(event.value)
+
+    def open_sweep(self, name: str) -> None:
+        try:
+            self.sweep = get_sweep(self.context.store, name)
+        except SweepError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        pick = self.query_one("#sweep-pick", Select)
+        if name not in self._sweep_names:
+            self._sweep_names = []
+            self._reload_sweep_list()
+        if pick.value != name:
+            with self.prevent(Select.Changed):
+                pick.value = name
+        self._queue_key = self._results_key = None
+        self.refresh_now()
+        if self.snap is not None:
+            self.metric = self.snap.data.metric if self.snap.data.metric in METRICS else self.metric
+            with self.prevent(Select.Changed):
+                self.query_one("#metric", Select).value = self.metric
+            self._results_key = None
+            self.refresh_now()
+        self.action_show_tab("queue-tab")
+
+    # =============================================================== actions
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        target = {"define": "#grid-0", "queue-tab": "#queue", "results-tab": "#results"}[tab]
+        self.query_one(target).focus()
+
+    def action_start(self) -> None:
+        """Create the sweep the form describes and start its queue."""
+        if self.runner is not None:
+            self.notify(f"sweep {self.runner.sweep.name} is running in this app; stop it first (x)", severity="warning")
+            return
+        plan = self._update_plan()
+        if plan is None:
+            self.action_show_tab("define")
+            self.notify(f"cannot start: {self._plan_error}", severity="error")
+            return
+        name = self.query_one("#name", Input).value.strip() or None
+        try:
+            sweep = create_sweep(self.context.store, plan.configs, name=name, axes=plan.axes, metric=self.metric)
+        except (SweepError, RunStoreError, OSError) as exc:
+            self.notify(f"could not create the sweep: {exc}", severity="error")
+            return
+        self.query_one("#name", Input).value = ""
+        self._sweep_names = []
+        self._reload_sweep_list()
+        self.open_sweep(sweep.name)
+        self._start_queue(sweep)
+
+    def action_resume(self) -> None:
+        """Run what is left of the chosen sweep (an interrupted point continues from its checkpoint)."""
+        sweep, snap = self.sweep, self._fresh_snapshot()
+        if sweep is None or snap is None:
+            self.notify("no sweep chosen: define one (n) or pick one at the top", severity="warning")
+            return
+        if self.runner is not None:
+            self.notify(f"sweep {self.runner.sweep.name} is running in this app; one in-app queue at a time", severity="warning")
+            return
+        if snap.status in ("running", "stopping"):
+            self.notify(f"sweep {sweep.name} is already running", severity="warning")
+            return
+        if not snap.remaining:
+            self.notify(f"nothing to resume: {snap.summary()}", severity="information")
+            return
+        self._start_queue(sweep)
+
+    def action_stop(self) -> None:
+        sweep, snap = self.sweep, self._fresh_snapshot()
+        if sweep is None or snap is None or snap.status not in ("running", "stopping"):
+            self.notify("no running sweep to stop" + (f" ({snap.summary()})" if snap else ""), severity="warning")
+            return
+        from tui.dialogs.sweep_dialogs import ConfirmStopSweepDialog
+
+        current = snap.current.point.run if snap.current else None
+
+        def chosen(stop: bool | None) -> None:
+            if stop:
+                self.stop_sweep()
+
+        self.app.push_screen(ConfirmStopSweepDialog(sweep.name, current), chosen)
+
+    def stop_sweep(self) -> None:
+        sweep = self.sweep
+        if sweep is None:
+            return
+        if self.runner is not None and self.runner.sweep == sweep:
+            self.runner.request_stop("stopped from the sweep screen")
+        try:
+            request_stop(sweep)
+        except (SweepError, OSError) as exc:
+            self.notify(f"could not ask {sweep.name} to stop: {exc}", severity="error")
+            return
+        self.notify(f"stopping {sweep.name} after a checkpoint of its current point; finished points are kept")
+        self.refresh_now()
+
+    def action_next_metric(self) -> None:
+        names = list(METRICS)
+        self.query_one("#metric", Select).value = names[(names.index(self.metric) + 1) % len(names)]
+
+    @on(Select.Changed, "#metric")
+    def _metric_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value in METRICS:
+            self.metric = event.value
+            self._results_key = None
+            self.refresh_now()
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        return [
+            ("Sweep: define a new sweep", "the Define tab", lambda: self.action_show_tab("define")),
+            ("Sweep: start", "create the sweep the form describes and run it", self.action_start),
+            ("Sweep: stop", "stop the running sweep after a checkpoint (asks first)", self.action_stop),
+            ("Sweep: resume", "run the rest of the chosen sweep", self.action_resume),
+            ("Sweep: next metric", "sort the results by the next metric", self.action_next_metric),
+        ]
+
+    # =========================================================== the queue
+    def _start_queue(self, sweep: Sweep) -> None:
+        if self.run_mode == IN_APP:
+            self._start_in_app(sweep)
+        else:
+            self._start_detached(sweep)
+        self.refresh_now()
+
+    def _start_detached(self, sweep: Sweep) -> None:
+        from nsm.sweeps.launch import launch_detached_sweep
+
+        try:
+            pid = launch_detached_sweep(sweep)
+        except (SweepError, OSError) as exc:
+            self.notify(f"could not start {sweep.name}: {exc}", severity="error")
+            return
+        self.notify(f"{sweep.name} runs in the background (pid {pid}); it keeps going if you close the app")
+
+    def _start_in_app(self, sweep: Sweep) -> None:
+        from nsm.sweeps.runner import SweepRunner
+
+        def on_point(point: Point, state: str) -> None:
+            self.post_message(self.PointChanged(sweep.name, point.number, state))
+
+        # Leave a core to the UI (../shared/TUI-NOTES.md) unless the config says otherwise.
+        threads = max(1, (os.cpu_count() or 2) - 1)
+        self.runner = SweepRunner(
+            sweep, mode="tui", backend="inprocess", on_point=on_point, threads=threads, step_hook=self.step_hook
+        )
+        runner = self.runner
+        self.run_worker(lambda: self._run_in_thread(runner), thread=True, exit_on_error=False, group="sweep", name=f"sweep {sweep.name}")
+        self.notify(f"{sweep.name} runs in this app; quitting stops it after a checkpoint")
+
+    def _run_in_thread(self, runner: Any) -> None:
+        try:
+            outcome, error = runner.run(), None
+        except SweepError as exc:
+            outcome, error = "error", str(exc)
+        except Exception as exc:  # shown to the user; the app keeps going
+            outcome, error = "error", f"{type(exc).__name__}: {exc}"
+        self.post_message(self.QueueEnded(runner.sweep.name, outcome, error))
+
+    def on_sweep_screen_point_changed(self, message: PointChanged) -> None:
+        self.refresh_now()
+
+    async def on_sweep_screen_queue_ended(self, message: QueueEnded) -> None:
+        self.runner = None
+        if message.outcome == "error":
+            self.notify(f"sweep {message.sweep} could not run: {message.error}", severity="error", timeout=8)
+        elif message.outcome == "stopped":
+            self.notify(f"sweep {message.sweep} stopped; finished points are kept. Resume with r")
+        else:
+            self.notify(f"sweep {message.sweep} finished")
+        self.refresh_now()
+        if self._quit_after_stop:
+            await self._quit_via_dashboard()
+
+    async def confirm_quit(self) -> None:
+        """ctrl+q: a queue running in this app stops (with a checkpoint) before the app closes."""
+        runner = self.runner
+        if runner is None:
+            await self._quit_via_dashboard()
+            return
+        from tui.dialogs.sweep_dialogs import QuitWithSweepDialog
+
+        def chosen(stop: bool | None) -> None:
+            if stop and self.runner is not None:
+                self._quit_after_stop = True
+                self.runner.request_stop("the app is quitting")
+                self.notify("stopping the sweep; the app closes once the checkpoint is written")
+
+        self.app.push_screen(QuitWithSweepDialog(runner.sweep.name), chosen)
+
+    async def _quit_via_dashboard(self) -> None:
+        dashboard = self.app.get_screen_for_mode("dashboard")  # type: ignore[attr-defined]
+        handler = getattr(dashboard, "confirm_quit", None)
+        if handler is not None:
+            await handler()
+        else:
+            self.app.exit()
+
+    # ============================================================ refreshing
+    def _tick(self) -> None:
+        try:
+            self._ticks += 1
+            if self.is_current:
+                if self._ticks % SWEEP_LIST_EVERY == 0:
+                    self._reload_sweep_list()
+                self.refresh_now()
+        finally:
+            # Rescheduled after the work, so a slow disk never piles ticks up.
+            self.set_timer(REFRESH_S, self._tick)
+
+    def _fresh_snapshot(self) -> SweepSnapshot | None:
+        self.refresh_now()
+        return self.snap
+
+    def refresh_now(self) -> None:
+        """Re-read the chosen sweep and redraw what changed."""
+        status = self.query_one("#sweep-status", Static)
+        if self.sweep is None:
+            self.snap = None
+            status.update("no sweep chosen: define one in the Define tab (n)")
+            return
+        try:
+            snap = snapshot(self.sweep)
+        except SweepError as exc:
+            self.snap = None
+            status.update(f"✗ {exc}")
+            return
+        self.snap = snap
+        status.update(self._status_text(snap))
+        self._render_queue(snap)
+        self._render_results(snap)
+
+    def _status_text(self, snap: SweepSnapshot) -> str:
+        """One line beside the picker: the state and how far (the rest is on the Queue tab)."""
+        counts = snap.counts()
+        text = f"{snap.status} · {counts[DONE]}/{len(snap.points)} done"
+        if counts[FAILED]:
+            text += f", {counts[FAILED]} failed"
+        return text
+
+    @staticmethod
+    def _runner_text(snap: SweepSnapshot) -> str:
+        runner = snap.runner or {}
+        if not snap.runner_alive:
+            return ""
+        where = {
+            "detached": "in the background (survives the app)",
+            "launching": "in the background (starting)",
+            "tui": "in this app",
+            "attached": "in a terminal (nsm-tui sweep)",
+        }.get(str(runner.get("mode")), str(runner.get("mode")))
+        pid = f"pid {runner['pid']} " if runner.get("pid") else ""
+        return f"runner: {pid}{where}"
+
+    def _knob_labels(self, snap: SweepSnapshot) -> list[str]:
+        return [FIELDS[k].label for k in snap.data.knobs]
+
+    def _render_queue(self, snap: SweepSnapshot) -> None:
+        counts = snap.counts()
+        summary = " · ".join(f"{s} {counts[s]}" for s in (PENDING, RUNNING, DONE, FAILED, STOPPED))
+        summary += {"stopped": " · r resumes", "running": " · x stops", "queued": " · r starts"}.get(snap.status, "")
+        runner = self._runner_text(snap)
+        self.query_one("#queue-summary", Static).update(summary + (f"\n{runner}" if runner else ""))
+        rows = []
+        for v in snap.points:
+            state = Text(v.state, style=STATE_STYLE.get(v.state, ""))
+            values = (format_value(v.point.values.get(k)) for k in snap.data.knobs)
+            rows.append((str(v.number), [str(v.number), *values, state, v.progress_text(), v.point.run_name]))
+        columns = ["#", *self._knob_labels(snap), "state", "progress", "run"]
+        self._queue_key = _fill_table(self.query_one("#queue", DataTable), columns, rows, self._queue_key, snap.name)
+        self._show_point_detail()
+
+    @on(DataTable.RowHighlighted, "#queue")
+    def _show_point_detail(self) -> None:
+        """The highlighted point in full under the queue: its run, and why it failed."""
+        table = self.query_one("#queue", DataTable)
+        detail = self.query_one("#queue-detail", Static)
+        snap = self.snap
+        if snap is None or not snap.points or table.row_count == 0:
+            detail.update("")
+            return
+        view = snap.points[min(max(table.cursor_row, 0), len(snap.points) - 1)]
+        knobs = " ".join(f"{k}={format_value(v)}" for k, v in view.point.values.items())
+        text = f"point {view.number} ({knobs}): run {view.point.run}"
+        if view.missing:
+            text += " (its directory is gone; a resume makes it again)" if view.state == PENDING else " (its directory is gone)"
+        if view.state == FAILED and view.error:
+            text += f"\nfailed: {view.error}"
+        elif view.state == STOPPED:
+            text += "\nstopped with a checkpoint; r resumes it from there"
+        detail.update(text)
+
+    def _render_results(self, snap: SweepSnapshot) -> None:
+        results = result_rows(snap, self.metric)
+        spec = METRICS[self.metric]
+        best = next((r for r in results if r.best), None)
+        best_text = "no finished point yet"
+        if best is not None:
+            knobs = " ".join(f"{k}={format_value(best.values.get(k))}" for k in snap.data.knobs)
+            best_text = f"★ best: point {best.number} ({knobs}) {spec.label} {_metric_text(best.metric(self.metric))}"
+        self.query_one("#metric-note", Static).update(f"{'higher' if spec.higher_is_better else 'lower'} is better · m: next metric")
+        self.query_one("#best", Static).update(best_text)
+        rows = []
+        for r in results:
+            cells = [
+                "★" if r.best else "",
+                str(r.number),
+                *(format_value(r.values.get(k)) for k in snap.data.knobs),
+                r.state,
+                _metric_text(r.test_acc, 3),
+                _metric_text(r.test_loss, 3),
+                _metric_text(r.best_val_acc, 3),
+                _metric_text(r.best_val_loss, 3),
+                _duration(r.time_s),
+            ]
+            # The best finished point stands out in every cell, not only by its star.
+            styles = ["bold green" if r.best else (STATE_STYLE.get(c, "") if c == r.state else "") for c in cells]
+            rows.append((str(r.number), [Text(c, style=st) for c, st in zip(cells, styles)]))
+        columns = ["", "#", *self._knob_labels(snap), "state", "test acc", "test loss", "val acc", "val loss", "time"]
+        self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name)
+
+    # Rows of the results table in order, as the user sees them (tests read them).
+    def results_view(self) -> list[dict[str, Any]]:
+        table = self.query_one("#results", DataTable)
+        out = []
+        for row_key in table.rows:
+            cells = table.get_row(row_key)
+            out.append({"number": int(str(cells[1])), "best": str(cells[0]) == "★", "style": str(cells[1].style) if isinstance(cells[1], Text) else ""})
+        return out
+
+
+def _fill_table(table: DataTable, columns: list[str], rows: list[tuple[str, list[Any]]], shape: Any, owner: str) -> Any:
+    """Show `rows` (key, cells) in `table`. With the same columns and row order as
+    last time only the cells that changed are updated, so the cursor and the
+    scroll position stay put while a point trains; returns the new shape."""
+    new_shape = (owner, tuple(columns), tuple(key for key, _ in rows))
+    if new_shape == shape:
+        for r, (_key, cells) in enumerate(rows):
+            current = table.get_row_at(r)
+            for c, cell in enumerate(cells):
+                if not _same(current[c], cell):
+                    table.update_cell_at(Coordinate(r, c), cell)
+        return new_shape
+    cursor = table.cursor_row
+    table.clear(columns=True)
+    table.add_columns(*columns)
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if rows:
+        table.move_cursor(row=min(cursor, len(rows) - 1))
+    return new_shape
+
+
+def _same(a: Any, b: Any) -> bool:
+    # rich's Text equality ignores the base style, which is what marks the best row.
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a == b and str(a.style) == str(b.style)
+    return type(a) is type(b) and a == b
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _metric_text(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

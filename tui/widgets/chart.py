@@ -126,16 +126,22 @@ class PlotextChart(Static):
     def set_log_y(self, on: bool) -> None:
         if on != self.log_y:
             self.log_y = on
-            self.refresh_chart()
+            # A key press: the user waits for this one, so it skips the data throttle.
+            self.refresh_chart(immediate=True)
 
     def set_empty_text(self, text: str) -> None:
         if text != self.empty_text:
             self.empty_text = text
             self.refresh_chart()
 
-    def refresh_chart(self) -> None:
-        """Mark the data changed; the repaint happens now or at the next allowed moment."""
+    def refresh_chart(self, immediate: bool = False) -> None:
+        """Mark the data changed; the repaint happens now or at the next allowed moment.
+
+        `immediate` repaints now whatever the rate limit (for a user's own action)."""
         self._dirty = True
+        if immediate:
+            self._repaint()
+            return
         if self._pending:
             return
         wait = self._last_paint + 1.0 / self.max_hz - time.monotonic()
@@ -158,7 +164,8 @@ class PlotextChart(Static):
         self._dirty = False
         self._last_paint = time.monotonic()
         self.paints += 1
-        self.update(self.render_text(width, height))
+        # The chart's size comes from its container, never from its content: no relayout.
+        self.update(self.render_text(width, height), layout=False)
 
     def has_data(self) -> bool:
         if self.bars is not None:

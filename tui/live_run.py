@@ -1,0 +1,302 @@
+"""What the dashboard knows about one run: a fold of its events, without Textual.
+
+Events arrive from a thread (in-process runs) or from a followed log (detached,
+remote or finished runs), possibly both for the same seqs; `feed` keeps the
+first copy of each seq and ignores the rest. Every part the dashboard draws
+has a version counter, so a widget redraws only when its part changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from nsm.runs import events as ev
+from nsm.runs.history import HistoryBuilder, StateBuilder
+
+MAX_LOG_LINES = 500
+MAX_GPU_POINTS = 4000
+
+
+@dataclass(frozen=True)
+class LogLine:
+    t: float | None
+    level: str  # info / warning / error / event
+    text: str
+
+
+def number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def integer(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def fmt_duration(seconds: Any) -> str:
+    s = number(seconds)
+    if s is None or s < 0:
+        return "-"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_num(x: Any, digits: int = 4) -> str:
+    v = number(x)
+    if v is None:
+        return "-"
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.2e}"
+    return f"{v:.{digits}f}"
+
+
+class LiveRun:
+    """The dashboard's model of one run, fed event by event."""
+
+    def __init__(self, ref: str | None = None):
+        self.ref = ref
+        self.last_seq = -1
+        self.events_seen = 0
+        self._history = HistoryBuilder()
+        self._state = StateBuilder()
+        self.config: dict[str, Any] = {}
+        self.environment: dict[str, Any] = {}
+        self.backend: str | None = None
+        self.epochs: int | None = None
+        self.steps_per_epoch: int | None = None
+        self.t0: float | None = None  # time of the first run_started: log times are relative to it
+        self.progress: dict[str, Any] | None = None  # the latest progress event
+        self.last_epoch_end: dict[str, Any] | None = None
+        self.last_eval: dict[str, Any] | None = None
+        self.terminal: dict[str, Any] | None = None  # terminal event of the latest attempt
+        self.gpu_sample: dict[str, Any] | None = None
+        self.gpu_samples: deque[tuple[float, dict[str, Any]]] = deque(maxlen=MAX_GPU_POINTS)
+        self.logs: deque[LogLine] = deque(maxlen=MAX_LOG_LINES)
+        self.log_count = 0  # lines ever added (the log pane appends the ones it has not shown)
+        # Version counters, one per drawn part.
+        self.history_version = 0
+        self.progress_version = 0
+        self.gpu_version = 0
+        self.status_version = 0
+        self._history_cache: tuple[int, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ feed
+    def feed_all(self, events: Iterable[dict[str, Any]]) -> int:
+        n = 0
+        for event in events:
+            n += self.feed(event)
+        return n
+
+    def feed(self, event: Any) -> int:
+        """Fold one event; returns 1 if it was new, 0 if it was a repeat or unusable."""
+        if not isinstance(event, dict):
+            return 0
+        seq = integer(event.get("seq"))
+        if seq is None or seq <= self.last_seq:
+            return 0
+        self.last_seq = seq
+        self.events_seen += 1
+        try:
+            self._feed(event)
+        except Exception as exc:  # a malformed payload must never take the dashboard down
+            self._log(event, "warning", f"ignored a malformed {event.get('type')!r} event (seq {seq}): {type(exc).__name__}")
+        return 1
+
+    def _feed(self, e: dict[str, Any]) -> None:
+        kind = e.get("type")
+        self._history.feed(e)
+        self._state.feed(e)
+        if kind in (ev.RUN_STARTED, ev.RESUMED):
+            self._on_start(e)
+        elif kind == ev.PROGRESS:
+            self.progress = e
+            self.progress_version += 1
+        elif kind == ev.EPOCH_END:
+            self.last_epoch_end = e
+            self.history_version += 1
+            self.progress_version += 1
+        elif kind == ev.EVAL:
+            self.last_eval = e
+            self.history_version += 1
+            self.progress_version += 1
+            self._on_eval(e)
+        elif kind == ev.CHECKPOINT:
+            self._on_checkpoint(e)
+        elif kind == ev.GPU:
+            self._on_gpu(e)
+        elif kind == ev.LOG:
+            level = e.get("level") if e.get("level") in ("info", "warning", "error") else "info"
+            self._log(e, level, str(e.get("message", "")))
+        elif kind in ev.TERMINAL_TYPES:
+            self._on_terminal(e)
+
+    def _on_start(self, e: dict[str, Any]) -> None:
+        kind = e["type"]
+        config = e.get("config")
+        if isinstance(config, dict):
+            self.config = config
+        env = e.get("environment")
+        if isinstance(env, dict):
+            self.environment = env
+        self.backend = e.get("backend") if isinstance(e.get("backend"), str) else self.backend or self.config.get("backend")
+        planned = integer(e.get("epochs")) or integer(self.config.get("epochs"))
+        if planned:
+            self.epochs = planned
+        steps = integer(e.get("steps_per_epoch"))
+        if steps:
+            self.steps_per_epoch = steps
+        t = number(e.get("t"))
+        if self.t0 is None and t is not None:
+            self.t0 = t
+        self.terminal = None
+        self.progress = None
+        self.status_version += 1
+        self.history_version += 1
+        self.progress_version += 1
+        if kind == ev.RUN_STARTED:
+            params = integer(e.get("params"))
+            device = self.environment.get("device", "?")
+            train = integer(e.get("train_size"))
+            parts = [f"run started: {e.get('run') or self.ref or ''}".rstrip(": ")]
+            if params is not None:
+                parts.append(f"{params:,} params")
+            if train is not None:
+                parts.append(f"{train} train graphs")
+            parts.append(f"device {device}")
+            self._log(e, "event", " · ".join(parts))
+        else:
+            self._log(
+                e,
+                "event",
+                f"resumed from {e.get('checkpoint')} (epoch {e.get('epoch')}, step {e.get('step')})",
+            )
+
+    def _on_eval(self, e: dict[str, Any]) -> None:
+        if e.get("split", "val") != "val":
+            return
+        best = " — new best" if e.get("is_best") else ""
+        self._log(e, "event", f"epoch {e.get('epoch')}: val loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)}{best}")
+
+    def _on_checkpoint(self, e: dict[str, Any]) -> None:
+        step = integer(e.get("step")) or 0
+        where = f"epoch {e.get('epoch')}" + (f", step {step}" if step else "")
+        self._log(e, "event", f"saved {e.get('file')} ({e.get('kind')}, {where})")
+
+    def _on_gpu(self, e: dict[str, Any]) -> None:
+        sample = e.get("sample")
+        if not isinstance(sample, dict):
+            return
+        self.gpu_sample = sample
+        t = number(sample.get("time")) or number(e.get("t"))
+        if t is not None:
+            self.gpu_samples.append((t, sample))
+        self.gpu_version += 1
+
+    def _on_terminal(self, e: dict[str, Any]) -> None:
+        kind = e["type"]
+        self.terminal = e
+        self.status_version += 1
+        self.progress_version += 1
+        if kind == ev.FINISHED:
+            test = e.get("test") if isinstance(e.get("test"), dict) else {}
+            self._log(
+                e,
+                "event",
+                f"finished ({e.get('reason') or 'completed'}) after {e.get('epochs_done')} epochs: "
+                f"test acc {fmt_num(test.get('acc'), 3)}, loss {fmt_num(test.get('loss'))}, "
+                f"in {fmt_duration(e.get('total_time_s'))}",
+            )
+        elif kind == ev.INTERRUPTED:
+            self._log(
+                e,
+                "warning",
+                f"interrupted at epoch {e.get('epoch')}, step {e.get('step')} ({e.get('reason') or 'stop requested'}); "
+                f"checkpoint {e.get('checkpoint')}",
+            )
+        else:
+            self._log(e, "error", f"failed: {self.failure_text()}")
+            if self.failure_hint():
+                self._log(e, "error", f"hint: {self.failure_hint()}")
+
+    def _log(self, e: dict[str, Any], level: str, text: str) -> None:
+        self.logs.append(LogLine(number(e.get("t")), level, text))
+        self.log_count += 1
+
+    # ------------------------------------------------------------ read side
+    def history(self) -> dict[str, Any]:
+        if self._history_cache is None or self._history_cache[0] != self.history_version:
+            self._history_cache = (self.history_version, self._history.to_dict())
+        return self._history_cache[1]
+
+    def state(self) -> Any:
+        return self._state.state()
+
+    @property
+    def status(self) -> str | None:
+        """finished / interrupted / failed once the latest attempt ended; None before."""
+        return self.terminal["type"] if self.terminal else None
+
+    @property
+    def started(self) -> bool:
+        return self.t0 is not None
+
+    @property
+    def failed(self) -> dict[str, Any] | None:
+        return self.terminal if self.terminal and self.terminal.get("type") == ev.FAILED else None
+
+    def failure_text(self) -> str:
+        f = self.failed or {}
+        return str(f.get("error") or f.get("error_type") or "the run failed")
+
+    def failure_hint(self) -> str | None:
+        hint = (self.failed or {}).get("hint")
+        return str(hint) if hint else None
+
+    def oom_batch_size(self) -> int | None:
+        """The smaller BATCH_SIZE an out-of-memory failure suggests, if it was one."""
+        f = self.failed
+        if not f or f.get("error_type") != "oom":
+            return None
+        suggested = f.get("suggested_config")
+        value = integer(suggested.get("batch_size")) if isinstance(suggested, dict) else None
+        if value is None:
+            current = integer(self.config.get("batch_size"))
+            value = max(1, current // 2) if current else None
+        return value if value and value >= 1 else None
+
+    def epochs_done(self) -> int:
+        return self.state().epoch
+
+    def batch_position(self) -> tuple[int, int] | None:
+        """(step, steps) of the epoch in progress, when known."""
+        steps = self.steps_per_epoch
+        p = self.progress
+        done = self.epochs_done()
+        if p is not None and integer(p.get("epoch")) == done + 1:
+            step, total = integer(p.get("step")), integer(p.get("steps")) or steps
+            if step is not None and total:
+                return step, total
+        if steps:
+            return (steps, steps) if self.terminal and self.terminal.get("type") == ev.FINISHED else (0, steps)
+        return None
+
+    def latest(self, key: str) -> Any:
+        """The most recent value of a progress/epoch_end field (eta_s, graphs_per_s, elapsed_s)."""
+        candidates = [e for e in (self.progress, self.last_epoch_end) if e is not None and number(e.get(key)) is not None]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda e: integer(e.get("seq")) or -1)[key]
+
+    def log_time(self, line: LogLine) -> str:
+        if line.t is None or self.t0 is None:
+            return "     "
+        return "+" + fmt_duration(max(0.0, line.t - self.t0))
