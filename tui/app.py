@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from textual.app import App, SystemCommand
@@ -42,7 +43,8 @@ def _mode_factory(mode: str) -> Any:
 
 class NSMApp(App[None]):
     TITLE = "nsm-tui"
-    CSS_PATH = "app.tcss"
+    # Absolute: Textual resolves a relative CSS_PATH next to the module of a subclass.
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     MODES = {mode: _mode_factory(mode) for mode, _, _ in SCREEN_KEYS}
     BINDINGS = [
         # One footer entry stands for the five screen keys (an 80-column footer has no
@@ -73,6 +75,14 @@ class NSMApp(App[None]):
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
+        # Summarise the store's logs in the background once the first frame is up, so
+        # the first F2 finds them read (200 runs: ~0.2 s of reading saved there).
+        self.set_timer(1.0, self._prefetch_runs)
+
+    def _prefetch_runs(self) -> None:
+        from tui.screens.runs import prefetch_runs
+
+        prefetch_runs(self.context.store)
 
     def action_ctrl_c(self) -> None:
         self.notify("ctrl+c does not quit: press ctrl+q (a running training run is asked first)", timeout=4)

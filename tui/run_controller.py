@@ -35,7 +35,7 @@ POLL_IDLE_S = 1.0
 STATUS_EVERY_S = 2.0
 CATCH_UP_BYTES = 1 << 20  # one poll's worth of a long history: the UI stays responsive while it loads
 
-IN_PROCESS, PROCESS, FOLLOW = "inprocess", "process", "follow"
+IN_PROCESS, PROCESS, FOLLOW, MODAL = "inprocess", "process", "follow", "modal"
 
 
 def default_threads() -> int:
@@ -154,6 +154,8 @@ class RunController(Widget):
             return None
         if self.mode == IN_PROCESS:
             return "in-process"
+        if self.mode == MODAL:
+            return "modal"
         live = self.live
         backend = (live.backend if live else None) or (live.config.get("backend") if live else None)
         info = self._process_info()
@@ -210,10 +212,17 @@ class RunController(Widget):
             self.request_in_process_stop("the app closed")
 
     # =========================================================== start/attach
-    def start(self, config: RunConfig, name: str | None = None) -> Run:
-        """Create a run from `config` and start it on the config's backend."""
+    def start(self, config: RunConfig, name: str | None = None) -> Run | None:
+        """Create a run from `config` and start it on the config's backend.
+
+        A Modal start needs the network: it goes to a worker and returns None;
+        the dashboard follows the run once Modal has taken it (or says why not).
+        """
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before starting another")
+        if config.backend == MODAL:
+            self._modal_start(config, name)
+            return None
         run = self.store.create_run(config, name=name)
         if config.backend == IN_PROCESS:
             self._start_in_process(run, resume_from=None)
@@ -231,6 +240,9 @@ class RunController(Widget):
 
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before resuming another")
+        if _is_modal(run):
+            self._modal_resume(run, checkpoint)
+            return checkpoint or "its latest committed checkpoint"
         try:
             chosen = resume_checkpoint(run, checkpoint)
         except CliError as exc:
@@ -246,6 +258,8 @@ class RunController(Widget):
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before attaching to another run")
         self._reset()
+        if _is_modal(run):
+            self._ensure_mirror(run)
         self._follow(run, FOLLOW)
 
     def _follow(self, run: Run, mode: str) -> None:
@@ -354,6 +368,56 @@ class RunController(Widget):
         self.post_message(self.Ended(self.outcome, self.error))
         self.post_message(self.Changed())
 
+    # ----------------------------------------------------------------- Modal
+    # Every Modal call has a deadline of seconds, but seconds are too long for the
+    # event loop: they run in workers and report back as notices.
+    @work(thread=True, exit_on_error=False, group="modal", name="start on Modal")
+    def _modal_start(self, config: RunConfig, name: str | None) -> None:
+        from tui.modal_runs import ModalError, price_line, start_modal_run
+
+        self.post_message(self.Notice(f"starting on Modal: {price_line(config.gpu)}"))
+        try:
+            run = start_modal_run(self.store, config, gpu=config.gpu, name=name)
+        except (ModalError, RunStoreError) as exc:
+            self.post_message(self.Notice(f"could not start on Modal: {exc}", "error"))
+            return
+        self.app.call_from_thread(self._follow_modal, run, f"started {run.ref} on Modal ({config.gpu})")
+
+    @work(thread=True, exit_on_error=False, group="modal", name="resume on Modal")
+    def _modal_resume(self, run: Run, checkpoint: str | None) -> None:
+        from tui.modal_runs import ModalError, resume_modal_run
+
+        try:
+            resume_modal_run(run, checkpoint)
+        except (ModalError, RunStoreError) as exc:
+            self.post_message(self.Notice(f"could not resume {run.ref} on Modal: {exc}", "error"))
+            return
+        self.app.call_from_thread(self._follow_modal, run, f"resumed {run.ref} on Modal")
+
+    @work(thread=True, exit_on_error=False, group="modal", name="stop on Modal")
+    def _modal_stop(self, run: Run) -> None:
+        from tui.modal_runs import ModalError, stop_modal_run
+
+        try:
+            message = stop_modal_run(run)
+        except ModalError as exc:
+            self.post_message(self.Notice(f"could not ask {run.ref} to stop on Modal: {exc}", "error"))
+            return
+        self.post_message(self.Notice(message))
+
+    def _ensure_mirror(self, run: Run) -> None:
+        from tui.modal_runs import ModalError, ensure_mirroring
+
+        try:
+            ensure_mirroring(run)
+        except (ModalError, OSError) as exc:
+            self.post_message(self.Notice(f"could not mirror {run.ref} from Modal: {exc}", "warning"))
+
+    def _follow_modal(self, run: Run, note: str) -> None:
+        self._reset()
+        self._follow(run, MODAL)
+        self.post_message(self.Notice(note))
+
     # --------------------------------------------------------------- warm-up
     def warm_engine(self) -> None:
         """Import torch and the engine in a thread, ahead of an in-process start."""
@@ -385,6 +449,10 @@ class RunController(Widget):
             if not self.in_process_active:
                 return False
             self.request_in_process_stop(reason)
+        elif self.run is not None and _is_modal(self.run):
+            if not self.active:
+                return False
+            self._modal_stop(self.run)
         else:
             if not self.active or self.run is None:
                 return False
@@ -468,6 +536,13 @@ class RunController(Widget):
                 )
             )
         return True
+
+
+def _is_modal(run: Run) -> bool:
+    try:
+        return run.remote_info() is not None
+    except Exception:
+        return False
 
 
 def log_tail(path: Path, lines: int = 3) -> str:

@@ -71,7 +71,8 @@ def _number(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _get(obj: Any, *keys: str) -> Any:
+def dig(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]... or None where a level is missing or not a mapping."""
     for key in keys:
         if not isinstance(obj, Mapping):
             return None
@@ -122,12 +123,12 @@ def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
         best_eval = {}
     train = history.get("train") or {}
     val = history.get("val") or {}
-    time_s = _number(_get(results, "timings", "total_s"))
+    time_s = _number(dig(results, "timings", "total_s"))
     if time_s is None:
         times = [t for t in (_number(x) for x in train.get("epoch_time_s") or []) if t is not None]
         time_s = sum(times) if times else None
-    test_acc = _first(state.test_acc, _get(results, "test", "acc"), best_eval.get("acc"))
-    test_loss = _first(state.test_loss, _get(results, "test", "loss"), best_eval.get("loss"))
+    test_acc = _first(state.test_acc, dig(results, "test", "acc"), best_eval.get("acc"))
+    test_loss = _first(state.test_loss, dig(results, "test", "loss"), best_eval.get("loss"))
     val_epochs = [e for e in val.get("epochs") or [] if isinstance(e, int)]
     val_acc = list(val.get("acc") or [])[: len(val_epochs)]
     return RunMetrics(

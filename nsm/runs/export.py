@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nsm.atomic import atomic_write_json, atomic_write_text
+from nsm.runs.compare import dig
 from nsm.runs.cache import load_json_object
 from nsm.runs.errors import RunStoreError
 from nsm.runs.history import TRAIN_KEYS, VAL_KEYS
@@ -140,25 +141,18 @@ def run_results(run: Run) -> dict[str, Any]:
         "best_epoch": state.best_epoch,
         "best_val_loss": state.best_val_loss,
         "best_val_acc": state.best_val_acc,
-        "test_acc": state.test_acc if state.test_acc is not None else _get(final, "test", "acc"),
-        "test_loss": state.test_loss if state.test_loss is not None else _get(final, "test", "loss"),
+        "test_acc": state.test_acc if state.test_acc is not None else dig(final, "test", "acc"),
+        "test_loss": state.test_loss if state.test_loss is not None else dig(final, "test", "loss"),
         "error": state.error,
         "started": state.started,
         "finished": state.finished,
-        "params": state.params if state.params is not None else _get(final, "params"),
+        "params": state.params if state.params is not None else dig(final, "params"),
         "config": summary.config,
         "final_results": final,
         "evaluations": saved_evaluations(run),
         "problems": problems,
     }
 
-
-def _get(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def results_csv(results: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from nsm.runs.events import EventFollower, EventLogWriter, read_events
 from nsm.runs.history import RunState, history_from_events
 from nsm.runs.names import RunNameError, generate_run_name, is_valid_run_name, validate_run_name
 from nsm.runs.process import HEARTBEAT_FRESH_S, pid_alive, this_host
+from nsm.runs.stop_request import StopRequests
 
 ENV_RUNS_DIR = "NSM_RUNS_DIR"
 
@@ -37,7 +38,6 @@ PROCESS_FILE = "process.json"
 HEARTBEAT_FILE = "heartbeat"
 LOG_FILE = "train.log"
 REMOTE_FILE = "remote.json"
-STOP_FILE = "stop_requested"
 
 RUNNING = "running"
 FINISHED = ev.FINISHED
@@ -121,7 +121,7 @@ class RunSummary:
         return self.state.started or self.created or 0.0
 
 
-class Run:
+class Run(StopRequests):
     """One run directory. Cheap to create; every method reads the disk anew
     (through caches keyed on file size and mtime where it matters)."""
 
@@ -149,7 +149,6 @@ class Run:
     results_path = property(lambda self: self.path / RESULTS_FILE)
     process_path = property(lambda self: self.path / PROCESS_FILE)
     heartbeat_path = property(lambda self: self.path / HEARTBEAT_FILE)
-    stop_path = property(lambda self: self.path / STOP_FILE)
     log_path = property(lambda self: self.path / LOG_FILE)
     remote_path = property(lambda self: self.path / REMOTE_FILE)
 
@@ -248,23 +247,6 @@ class Run:
             os.utime(self.heartbeat_path)
         except FileNotFoundError:
             self.heartbeat_path.touch()
-
-    def request_stop(self) -> None:
-        """Leave a stop request the engine polls at each step boundary.
-
-        A file works for any process on any host that shares this directory,
-        where a signal only reaches a pid on this machine.
-        """
-        atomic_write_json(self.stop_path, {"requested": time.time(), "host": this_host(), "pid": os.getpid()})
-
-    def stop_requested(self) -> bool:
-        return self.stop_path.exists()
-
-    def clear_stop_request(self) -> None:
-        try:
-            self.stop_path.unlink()
-        except FileNotFoundError:
-            pass
 
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat; None if there never was one."""

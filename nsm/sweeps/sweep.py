@@ -32,12 +32,12 @@ from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.cache import load_json_object
 from nsm.runs.names import NAME_MAX_LEN, RunNameError, validate_run_name
 from nsm.runs.process import pid_alive, this_host
+from nsm.runs.stop_request import StopRequests
 from nsm.sweeps.grid import Axis
 
 SWEEPS_DIR = ".sweeps"
 SWEEP_FILE = "sweep.json"
 RUNNER_FILE = "runner.json"
-STOP_FILE = "stop_requested"
 LOG_FILE = "runner.log"
 FORMAT = "nsm-sweep"
 VERSION = 1
@@ -154,7 +154,7 @@ def sweeps_root(store: RunStore) -> Path:
     return store.root / SWEEPS_DIR
 
 
-class Sweep:
+class Sweep(StopRequests):
     """One sweep folder. Cheap to create; every read goes to the disk."""
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -174,7 +174,6 @@ class Sweep:
 
     file = property(lambda self: self.path / SWEEP_FILE)
     runner_path = property(lambda self: self.path / RUNNER_FILE)
-    stop_path = property(lambda self: self.path / STOP_FILE)
     log_path = property(lambda self: self.path / LOG_FILE)
 
     def exists(self) -> bool:
@@ -222,20 +221,6 @@ class Sweep:
 
     def run_of(self, point: Point) -> Run:
         return Run(self.store.root / point.domain / point.run_name)
-
-    # -- stop requests
-
-    def request_stop(self) -> None:
-        atomic_write_json(self.stop_path, {"requested": time.time(), "host": this_host(), "pid": os.getpid()})
-
-    def stop_requested(self) -> bool:
-        return self.stop_path.exists()
-
-    def clear_stop_request(self) -> None:
-        try:
-            self.stop_path.unlink()
-        except FileNotFoundError:
-            pass
 
     # -- who runs the queue
 

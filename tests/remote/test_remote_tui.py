@@ -94,3 +94,42 @@ async def test_stop_from_the_tui_helper_interrupts_the_remote_run(
         await wait_until(pilot, lambda: "interrupted" in dash.status_line.plain, "the run to stop")
     assert mirror.done.wait(60) and mirror.result.outcome == "interrupted"
     assert run.events()[-1]["type"] == "interrupted"
+
+
+async def test_the_dashboard_starts_and_stops_a_modal_run_with_its_keys(
+    fake: FakeModal, client: ModalClient, store: RunStore, tmp_path: Path, monkeypatch: Any
+) -> None:
+    mirrors: list[MirrorThread] = []
+
+    def mirror_thread(run: Any) -> int:
+        # A mirror process could not see the fake Modal: mirror in a thread instead.
+        mirrors.append(MirrorThread(run, modal=client, **FAST).start())
+        return 4242
+
+    monkeypatch.setattr("tui.modal_runs.client", lambda: client)
+    monkeypatch.setattr("remote.launch.start_mirror_process", mirror_thread)
+    monkeypatch.setattr("tui.modal_runs.start_mirror_process", mirror_thread)
+    monkeypatch.setattr("remote.launch.mirror_running", lambda run: any(m.run == run and not m.done.is_set() for m in mirrors), raising=False)
+    fake.trainer_options = {"on_step": lambda epoch, step: time.sleep(0.01)}
+    app = make_app(store, tmp_path, attach=None)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            dash = app.get_screen_for_mode("dashboard")
+            dash.config_panel.load_config(tiny_config(epochs=40, backend="modal", gpu="H100").to_dict())
+            await pilot.pause()
+            assert dash.config_panel.raw_values()["backend"] == "modal"
+            dash.action_start()
+            await wait_until(pilot, lambda: dash.controller.run is not None and dash.controller.active, "the Modal run to start")
+            run = dash.controller.run
+            assert run.remote_info()["gpu"] == "H100"
+            await wait_until(pilot, lambda: bool(dash.charts.charts["loss"].series), "the first epoch")
+            await wait_until(pilot, lambda: "modal" in dash.status_line.plain, "the status line to name the backend")
+            dash.action_stop()
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_until(pilot, lambda: "interrupted" in dash.status_line.plain, "the run to stop", timeout=120)
+    finally:
+        for m in mirrors:
+            m.stop()
+    assert run.events()[-1]["type"] == "interrupted"
+    assert run.status() == "interrupted"

@@ -5,24 +5,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from nsm.config import RunConfig, validate_config
+from tests.training.helpers import TINY as TRAINING_TINY
 from nsm.runs import EventLogWriter, Run, RunStore
 from nsm.sweeps import Sweep, create_sweep, grid_points, parse_axes, point_configs
 
-# A point trains in well under a second on one CPU thread (tests/training/helpers.py's tiny_config).
-TINY = dict(
-    domain="planning",
-    epochs=2,
-    batch_size=8,
-    num_graphs=60,
-    hidden=16,
-    eval_every=1,
-    save_every=1,
-    patience=0,
-    device="cpu",
-    seed=3,
-    threads=1,
-    backend="inprocess",
-)
+# Sweep points are the engine tests' tiny runs: 2 epochs, a checkpoint every epoch.
+TINY = {**TRAINING_TINY, "epochs": 2, "save_every": 1, "backend": "inprocess"}
 
 
 def tiny(**overrides: Any) -> RunConfig:

@@ -19,16 +19,14 @@ from textual.widgets import DataTable, Input, Static
 from nsm.runs import EventLogWriter, Run, RunStore
 from nsm.runs.process import this_host
 from nsm.sweeps import create_sweep, grid_points, list_sweeps, parse_axes, point_configs, snapshot
+from tests.training.helpers import TINY as TRAINING_TINY
 from tui.app import create_app
 from tui.context import AppContext, Settings
 from tui.screens.sweep import SweepScreen
 
 SIZE = (80, 24)
-# A point trains in well under a second (tests/training/helpers.py's tiny_config).
-TINY = dict(
-    domain="planning", epochs=2, batch_size=8, num_graphs=60, hidden=16, eval_every=1, save_every=1,
-    patience=0, device="cpu", seed=3, threads=1,
-)  # fmt: skip
+# A point trains in well under a second (the engine tests' tiny run, 2 epochs).
+TINY = {**TRAINING_TINY, "epochs": 2, "save_every": 1}
 
 
 def make_app(tmp_path: Path, mode: str = "inprocess", last_config: dict[str, Any] | None = None) -> Any:

@@ -399,6 +399,10 @@ class DashboardScreen(Screen[None]):
         values = config.to_dict()
         self.context.settings.set(LAST_CONFIG_KEY, values)
         self.config_panel.last = values
+        if run is None:  # Modal: the controller follows the run once Modal has taken it
+            self.log_pane.note(f"starting a {config.domain} run on Modal ({config.gpu})…")
+            self._schedule_render(urgent=True)
+            return None
         self.context.attached = run.ref
         self._notice = None
         self.log_pane.note(f"started {run.ref} ({'in-process' if config.backend == IN_PROCESS else 'detached process'})")
@@ -427,7 +431,7 @@ class DashboardScreen(Screen[None]):
             self.notice("attach to a run first (a), then resume it", "warning")
             return
         backend = self.config_panel.raw_values().get("backend")
-        backend = backend if backend in (IN_PROCESS, "process") else "process"
+        backend = backend if backend in (IN_PROCESS, "process", "modal") else "process"
         try:
             checkpoint = c.resume(run, backend)
         except RunStoreError as exc:

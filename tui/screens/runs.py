@@ -516,11 +516,27 @@ class RunsScreen(Screen[None]):
             self.notify(f"{run.ref} has no checkpoint to resume from", severity="error")
             return
         where = f"epoch {checkpoint.epoch}" + (f", step {checkpoint.step}" if checkpoint.step else "")
-        message = f"Continue {run.ref} from {checkpoint.file} ({where}) as a background process, then follow it on the dashboard."
+        remote = run.remote_info() is not None
+        how = "on Modal" if remote else "as a background process"
+        message = f"Continue {run.ref} from {checkpoint.file} ({where}) {how}, then follow it on the dashboard."
         if status == "finished":
             message += "\nThe run has finished: the epochs after this checkpoint are trained again and its results rewritten."
         ok = await self.app.push_screen_wait(ConfirmDialog("Resume run?", message, "Resume"))
         if not ok:
+            return
+        if remote:
+            import asyncio
+
+            from tui.modal_runs import ModalError, resume_modal_run
+
+            try:
+                # Network calls with deadlines of seconds: off the event loop.
+                await asyncio.to_thread(resume_modal_run, run, checkpoint.file)
+            except (ModalError, RunStoreError) as exc:
+                self.notify(f"Could not resume {run.ref} on Modal: {exc}", severity="error")
+                return
+            self.notify(f"Resumed {run.ref} on Modal from {checkpoint.file}")
+            await self.attach_dashboard(run.ref)
             return
         from nsm.training import launch
 

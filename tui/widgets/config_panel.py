@@ -20,10 +20,12 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from nsm.config import DOMAINS, FIELDS, RunConfig, cross_field_errors, validate_config
 from nsm.runs.names import RunNameError, validate_run_name
+from remote.config import GPU_PRICES_PER_HOUR
 
 # Knobs with a text field, in the notebook's order.
 TEXT_FIELDS = ("epochs", "batch_size", "lr", "cycle_weight", "eval_every", "save_every", "seed", "num_graphs", "patience")
-BACKEND_CHOICES = (("in-process (thread)", "inprocess"), ("detached process", "process"))
+BACKEND_CHOICES = (("in-process (thread)", "inprocess"), ("detached process", "process"), ("Modal cloud GPU", "modal"))
+GPU_CHOICES = tuple((f"{gpu}  ${price:.2f}/h", gpu) for gpu, price in GPU_PRICES_PER_HOUR.items())
 DEVICE_CHOICES = tuple((d, d) for d in FIELDS["device"].choices or ())
 PRESETS = {
     "quick": ("Quick validation: 10 epochs, eval every 2", {"epochs": 10, "eval_every": 2, "save_every": 5}),
@@ -35,7 +37,9 @@ SELECT_VALUES = {
     "domain": set(DOMAINS),
     "device": {v for _l, v in DEVICE_CHOICES},
     "backend": {v for _l, v in BACKEND_CHOICES},
+    "gpu": {v for _l, v in GPU_CHOICES},
 }
+SELECTS = ("domain", "device", "backend", "gpu")
 
 
 def _raw(value: Any) -> str:
@@ -134,6 +138,8 @@ class ConfigPanel(VerticalScroll):
             yield from self._select_row("device", list(DEVICE_CHOICES), cfg.device)
             backend = cfg.backend if cfg.backend in SELECT_VALUES["backend"] else "process"
             yield from self._select_row("backend", list(BACKEND_CHOICES), backend)
+            gpu = cfg.gpu if cfg.gpu in SELECT_VALUES["gpu"] else FIELDS["gpu"].default
+            yield from self._select_row("gpu", list(GPU_CHOICES), gpu)
             yield Label("AMP")
             yield Checkbox("mixed precision", cfg.amp, compact=True, id="field-amp")
             yield Label("NAME")
@@ -168,7 +174,7 @@ class ConfigPanel(VerticalScroll):
     # ------------------------------------------------------------- read/write
     def raw_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name in ("domain", "device", "backend"):
+        for name in SELECTS:
             values[name] = self.query_one(f"#field-{name}", Select).value
         for name in TEXT_FIELDS:
             values[name] = self.query_one(f"#field-{name}", Input).value
@@ -188,7 +194,7 @@ class ConfigPanel(VerticalScroll):
             pass  # keep the old base for the hidden knobs; the visible ones show their own problems
         self._loading = True
         try:
-            for name in ("domain", "device", "backend"):
+            for name in SELECTS:
                 if name in values:
                     select = self.query_one(f"#field-{name}", Select)
                     if values[name] in SELECT_VALUES[name]:
@@ -209,7 +215,7 @@ class ConfigPanel(VerticalScroll):
             return
         _label, changes = PRESETS[key]
         current = self.raw_values()
-        keep = {k: current[k] for k in ("domain", "device", "backend") if current.get(k) is not None}
+        keep = {k: current[k] for k in SELECTS if current.get(k) is not None}
         defaults = RunConfig().to_dict()
         self.load_config({**{k: defaults[k] for k in TEXT_FIELDS}, **keep, **changes})
 
