@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from typing import Any, Callable, Iterable
 
 from nsm.runs import Run, RunStoreError
+from nsm.signals import stop_on_signals
 from nsm.sweeps.grid import describe_overrides
 from nsm.sweeps.status import PointView, snapshot
 from nsm.sweeps.sweep import DONE, FAILED, PENDING, RUNNING, STOPPED, Point, Sweep, SweepError, point_config
@@ -258,13 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
     )
 
-    def on_signal(signum: int, _frame: object) -> None:
-        runner.request_stop(f"received {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    stop_on_signals(runner.request_stop)
     try:
         outcome = runner.run()
     except SweepError as exc:

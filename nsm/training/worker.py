@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from nsm.runs import Run
+    from nsm.signals import stop_on_signals
     from nsm.training.trainer import Trainer
 
     run = Run(Path(args.run_dir))
@@ -42,13 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         backend="process",
     )
 
-    def on_signal(signum: int, _frame: object) -> None:
-        trainer.request_stop(f"received {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    stop_on_signals(trainer.request_stop)
     outcome = trainer.run()
     print(f"run {run.name}: {outcome}", flush=True)
     return 1 if outcome == "failed" else 0
