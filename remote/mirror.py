@@ -8,7 +8,7 @@ prefix of the remote one, and everything that follows local logs (the
 dashboard, the browser, comparisons) treats a Modal run like a local one.
 
 One mirror per run at a time: `MirrorLock` is an flock on `.mirror.lock` in
-the run folder. `python -m remote.mirror RUN_DIR` is the detached mirror
+the run folder. `python -m remote.mirror_process RUN_DIR` is the detached mirror
 process started by `--detach` and `attach`.
 """
 
@@ -163,7 +163,7 @@ def mirror_running(run: Run) -> bool:
 
 
 def start_mirror_process(run: Run) -> int | None:
-    """Start `python -m remote.mirror RUN_DIR` in its own session (it outlives
+    """Start `python -m remote.mirror_process RUN_DIR` in its own session (it outlives
     this process and the terminal); None when a mirror already runs."""
     if mirror_running(run):
         return None
@@ -172,7 +172,7 @@ def start_mirror_process(run: Run) -> int | None:
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(run.path / LOG_FILE, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "remote.mirror", str(run.path)],
+            [sys.executable, "-m", "remote.mirror_process", str(run.path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -183,33 +183,3 @@ def start_mirror_process(run: Run) -> int | None:
         )
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m remote.mirror", description="mirror a Modal run into the local store")
-    ap.add_argument("run_dir")
-    args = ap.parse_args(argv)
-    from remote.follow import RunFollower
-    from remote.errors import ModalError
-
-    run = Run(Path(args.run_dir))
-    if not run.exists():
-        print(f"run directory {args.run_dir} does not exist", file=sys.stderr)
-        return 2
-
-    def note(text: str) -> None:
-        print(time.strftime("%Y-%m-%d %H:%M:%S"), text, flush=True)
-
-    try:
-        result = RunFollower(run, on_note=note).follow()
-    except ModalError as exc:
-        note(f"error: {exc}")
-        return 1
-    note(f"run {run.name}: {result.outcome}" + (f" ({result.error})" if result.error else ""))
-    return 0 if result.outcome != "failed" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,66 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Sequence
 
 from nsm.config import DOMAINS, FIELDS
+from tui.commands.flags import TRAIN_KNOBS, Parser, add_knob_flags, add_runs_dir, knob_type
 from tui.console import CliError
 
+__all__ = ["PROG", "TRAIN_KNOBS", "Parser", "add_knob_flags", "add_runs_dir", "build_parser", "main"]
+
 PROG = "nsm-tui"
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-        sys.exit(2)
-
-
-def _knob_type(name: str) -> Callable[[str], Any]:
-    spec = FIELDS[name]
-
-    def parse(raw: str) -> Any:
-        try:
-            return spec.parse(raw)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = spec.label  # argparse names the type in some messages
-    return parse
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_knob_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    for name in names:
-        spec = FIELDS[name]
-        if spec.kind is bool:
-            p.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=spec.help)
-            continue
-        metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else spec.label
-        text = f"{spec.help} ({spec.allowed()}; default {spec.default})"
-        p.add_argument(
-            _flag(name),
-            dest=name,
-            type=_knob_type(name),
-            default=None,
-            metavar=metavar,
-            # Expert knobs work but stay out of --help.
-            help=text if spec.public else argparse.SUPPRESS,
-        )
-
-
-def add_runs_dir(p: argparse.ArgumentParser, top: bool = False) -> None:
-    # Sub-commands use SUPPRESS so that they do not overwrite a value given before the command.
-    p.add_argument(
-        "--runs-dir",
-        default=None if top else argparse.SUPPRESS,
-        help="run store root (default: $NSM_RUNS_DIR or ./runs)",
-    )
-
-
-TRAIN_KNOBS = [n for n in FIELDS if n not in ("domain", "backend", "gpu")]
 
 
 def build_parser() -> Parser:
@@ -163,15 +112,15 @@ def build_parser() -> Parser:
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser, required=True)
     q = dsub.add_parser("stats", help="dataset statistics and both baselines")
     q.add_argument("--domain", required=True, choices=DOMAINS)
-    q.add_argument("--num-graphs", dest="num_graphs", type=_knob_type("num_graphs"), default=FIELDS["num_graphs"].default, metavar="N")
-    q.add_argument("--seed", type=_knob_type("seed"), default=FIELDS["seed"].default, metavar="S")
+    q.add_argument("--num-graphs", dest="num_graphs", type=knob_type("num_graphs"), default=FIELDS["num_graphs"].default, metavar="N")
+    q.add_argument("--seed", type=knob_type("seed"), default=FIELDS["seed"].default, metavar="S")
     q.add_argument("--json", action="store_true")
 
     p = sub.add_parser("model", help="model commands")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", parser_class=Parser, required=True)
     q = msub.add_parser("summary", help="per-module parameter counts")
     q.add_argument("--domain", required=True, choices=DOMAINS)
-    q.add_argument("--hidden", type=_knob_type("hidden"), default=FIELDS["hidden"].default, metavar="H")
+    q.add_argument("--hidden", type=knob_type("hidden"), default=FIELDS["hidden"].default, metavar="H")
     q.add_argument("--json", action="store_true")
 
     p = sub.add_parser("attach", help="open the dashboard following a run (default: the latest)")
@@ -263,7 +212,7 @@ def _attach(args: argparse.Namespace) -> int:
     """Follow a run: Modal runs get their mirror (re)started first, so nothing is missed."""
     if args.run:
         from tui.commands import modal_backend
-        from tui.commands.training import get_run, open_store
+        from tui.commands.common import get_run, open_store
 
         run = get_run(open_store(args), args.run)
         if run.remote_info():

@@ -189,30 +189,6 @@ def params_key(domain: Domain, num_graphs: int, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build_dataset(domain: Domain, num_graphs: int, seed: int) -> DomainDataset:
-    """Generate (no cache): graphs, splits, stats and baselines."""
-    from nsm.baselines import compute_baselines
-    from nsm.data.stats import dataset_stats
-
-    graphs = generate_graphs(domain, num_graphs, seed)
-    parts = stratified_split([g.y for g in graphs], seed)
-    k = domain.spec.num_numeric
-    sets = {s: GraphSet.from_graphs([graphs[i] for i in parts[s]], k) for s in SPLITS}
-    ds = DomainDataset(
-        spec=domain.spec,
-        num_graphs=num_graphs,
-        seed=seed,
-        params=domain.params_dict(),
-        train=sets["train"],
-        val=sets["val"],
-        test=sets["test"],
-        cache_key=params_key(domain, num_graphs, seed),
-    )
-    ds.stats = dataset_stats(ds)
-    ds.baselines = compute_baselines(ds)
-    return ds
-
-
 def _check_params(domain_cls: type[Domain], params: dict[str, Any]) -> Domain.Params:
     names = {f.name for f in dataclasses.fields(domain_cls.Params)}
     unknown = sorted(set(params) - names)

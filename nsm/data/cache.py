@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from nsm.atomic import atomic_open
-from nsm.data.base import SPLITS, DomainDataset, build_dataset, make_domain, params_key
+from nsm.data.base import SPLITS, DomainDataset, make_domain, params_key
+from nsm.data.build import build_dataset
 from nsm.data.graphs import GraphSet
 
 log = logging.getLogger(__name__)

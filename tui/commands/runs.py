@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from nsm.runs import RunStoreError
-from tui.commands.training import get_run, open_store
+from tui.commands.common import get_run, open_store, size_text as _size, when_text as _when
 from tui.console import CliError, fmt, print_json, print_kv, print_table, say
-
-
-def _when(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ from tui.console import CliError, fmt, is_tty, print_json, print_table, say
 
 def add_sweep_parser(sub: Any) -> None:
     """The `sweep` command and its actions (resume, stop, show, list)."""
-    from tui.cli import TRAIN_KNOBS, add_knob_flags, add_runs_dir
+    from tui.commands.flags import TRAIN_KNOBS, add_knob_flags, add_runs_dir
 
     p = sub.add_parser(
         "sweep",

@@ -5,27 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import time
 from typing import Any
 
 from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
-from nsm.runs import Run, RunStore, RunStoreError, default_runs_dir
+from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
-from tui.console import CliError, fmt, is_tty, print_json, say
+from tui.commands.common import get_run, open_store
+from tui.console import CliError, say
 
 TERMINAL = ("finished", "interrupted", "failed")
-
-
-def open_store(args: argparse.Namespace) -> RunStore:
-    return RunStore(default_runs_dir(getattr(args, "runs_dir", None)))
-
-
-def get_run(store: RunStore, ref: str) -> Run:
-    try:
-        return store.get(ref)
-    except RunStoreError as exc:
-        raise CliError(str(exc)) from None
 
 
 def config_from_args(args: argparse.Namespace, domain: str) -> RunConfig:
@@ -182,6 +171,8 @@ def run_attached(run: Run, checkpoint: str | None, json_out: bool = False) -> st
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from nsm.training.trainer import Trainer
 
+    from tui.commands.progress import ProgressView
+
     view = ProgressView(run.name, quiet=json_out)
     trainer = Trainer(run, resume_from=checkpoint, sinks=[view.on_event], backend="inprocess")
     stops = {"n": 0}
@@ -201,109 +192,3 @@ def run_attached(run: Run, checkpoint: str | None, json_out: bool = False) -> st
             signal.signal(s, h)
     view.summary(run, outcome, json_out)
     return outcome
-
-
-class ProgressView:
-    """Rich progress (whole-run ETA, batches of the epoch) on a terminal; lines when piped."""
-
-    def __init__(self, name: str, quiet: bool = False):
-        self.name = name
-        self.quiet = quiet
-        self.tty = is_tty() and not quiet
-        self.progress: Any = None
-        self.total_steps = 0
-        self.steps = 0
-
-    def __enter__(self) -> "ProgressView":
-        if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-            )
-            self.progress.start()
-            self.run_task = self.progress.add_task(f"run {self.name}", total=None, info="")
-            self.epoch_task = self.progress.add_task("epoch", total=None, info="")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def note(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(f"[yellow]{text}[/]")
-        elif not self.quiet:
-            print(text, flush=True)
-
-    def on_event(self, e: dict[str, Any]) -> None:
-        kind = e.get("type")
-        if kind in ("run_started", "resumed"):
-            epochs = (e.get("config") or {}).get("epochs") or e.get("epochs") or 0
-            spe = e.get("steps_per_epoch")
-            if kind == "run_started":
-                self.spe = spe
-                self.epochs = epochs
-                self.line(f"run {self.name}: {e['domain']}, {e['params']:,} parameters, {epochs} epochs of {spe} steps")
-            else:
-                self.line(f"run {self.name}: resumed from {e['checkpoint']} (epoch {e['epoch']}, step {e['step']})")
-                self.epochs = epochs
-        elif kind == "progress":
-            if self.progress is not None:
-                total = e["steps"] * getattr(self, "epochs", 0) or None
-                done = (e["epoch"] - 1) * e["steps"] + e["step"]
-                self.progress.update(self.run_task, total=total, completed=done, info=f"{fmt(e.get('graphs_per_s'), 0)} graphs/s")
-                self.progress.update(
-                    self.epoch_task,
-                    description=f"epoch {e['epoch']}",
-                    total=e["steps"],
-                    completed=e["step"],
-                    info=f"loss {e['loss']:.4f}",
-                )
-        elif kind == "epoch_end":
-            self.line(
-                f"epoch {e['epoch']:>4}  loss {e['loss']:.4f}  acc {e['acc']:.3f}  cycle {e['cycle_loss']:.4f}  "
-                f"lr {e['lr']:.2e}  {e['graphs_per_s']:.0f} graphs/s"
-            )
-        elif kind == "eval":
-            star = "  * best" if e.get("is_best") else ""
-            self.line(f"  val      loss {e['loss']:.4f}  acc {e['acc']:.3f}{star}")
-        elif kind == "checkpoint" and e.get("kind") != "best":
-            self.line(f"  saved {e['file']}")
-        elif kind == "log":
-            self.line(f"  {e.get('level', 'info')}: {e.get('message')}")
-        elif kind == "interrupted":
-            self.line(f"interrupted at epoch {e['epoch']} step {e['step']}: checkpoint {e['checkpoint']}")
-        elif kind == "failed":
-            self.line(f"FAILED: {e['error']}" + (f"\n  hint: {e['hint']}" if e.get("hint") else ""))
-
-    def line(self, text: str) -> None:
-        if self.quiet:
-            return
-        if self.progress is not None:
-            self.progress.console.print(text, highlight=False)
-        else:
-            print(text, flush=True)
-
-    def summary(self, run: Run, outcome: str, json_out: bool) -> None:
-        results = run.results() if outcome == "finished" else None
-        if json_out:
-            print_json({"run": run.name, "outcome": outcome, "results": results, "path": str(run.path)})
-            return
-        if results:
-            test = results["test"]
-            b = results["baselines"]
-            say(
-                f"[bold]{run.name}[/] finished: test accuracy [bold]{test['acc']:.3f}[/] "
-                f"(majority {b['majority']['test_acc']:.3f}, structure-blind {b['structure_blind']['test_acc']:.3f}), "
-                f"best epoch {results['best_epoch']}"
-            )
-        elif outcome == "interrupted":
-            say(f"resume with: nsm-tui resume {run.name}")
-        sys.stdout.flush()
