@@ -136,7 +136,7 @@ _SPECS = [
     FieldSpec("num_graphs", "NUM_GRAPHS", int, 2000, "dataset size (split 70/15/15)", 20, 200_000),
     FieldSpec("patience", "PATIENCE", int, 30, "early stopping: epochs without val-loss improvement (0 = off)", 0, 10_000),
     FieldSpec("device", "DEVICE", str, "auto", "where to train", choices=DEVICES),
-    FieldSpec("num_workers", "NUM_WORKERS", int, 0, "data-loader worker processes", 0, 64),
+    FieldSpec("num_workers", "NUM_WORKERS", int, 0, "background threads preparing the next batches (0 = in the training loop)", 0, 64),
     FieldSpec("amp", "AMP", bool, False, "mixed precision (CUDA only)"),
     FieldSpec("backend", "BACKEND", str, "process", "where the engine runs", choices=BACKENDS),
     FieldSpec("gpu", "GPU", str, "A100-40GB", "Modal GPU type (modal backend only)"),

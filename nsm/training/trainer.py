@@ -17,9 +17,11 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +71,58 @@ class EpochSums:
     correct: int = 0
     grad_norm: float = 0.0
     time_s: float = 0.0
+
+
+class BatchFeed:
+    """The steps of one epoch as (step, graph ids, batch or None).
+
+    With NUM_WORKERS > 0, background threads gather the next batches while the
+    current step trains (the gathers are torch ops that release the GIL); the
+    order is fixed by the epoch's permutation, so results do not change.
+    """
+
+    def __init__(self, gs: Any, order: torch.Tensor, batch_size: int, start: int, steps: int, workers: int):
+        self.gs, self.order, self.batch_size = gs, order, batch_size
+        self.start, self.steps, self.workers = start, steps, workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def ids(self, step: int) -> torch.Tensor:
+        return self.order[step * self.batch_size : (step + 1) * self.batch_size]
+
+    def __enter__(self) -> "BatchFeed":
+        if self.workers:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nsm-batches")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __iter__(self) -> Iterator[tuple[int, torch.Tensor, Any]]:
+        if self._pool is None:
+            for step in range(self.start, self.steps):
+                yield step, self.ids(step), None
+            return
+        ahead: deque[tuple[int, Any]] = deque()
+        nxt = self.start
+        while True:
+            while nxt < self.steps and len(ahead) < 2 * self.workers:
+                ahead.append((nxt, self._pool.submit(self.gs.batch, self.ids(nxt))))
+                nxt += 1
+            if not ahead:
+                return
+            step, future = ahead.popleft()
+            yield step, self.ids(step), future.result()
+
+
+def gpu_sample_interval() -> float:
+    """Seconds between GPU samples of a run: NSM_GPU_SAMPLE_S, default 1."""
+    raw = os.environ.get("NSM_GPU_SAMPLE_S", "")
+    try:
+        value = float(raw) if raw else 1.0
+    except ValueError:
+        value = 1.0
+    return value if value > 0 else 1.0
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -135,7 +189,7 @@ class Trainer:
         stop_checks: Iterable[Callable[[], bool]] = (),
         dataset: DomainDataset | None = None,
         threads: int | None = None,
-        gpu_interval_s: float = 1.0,
+        gpu_interval_s: float | None = None,
         backend: str | None = None,
         on_step: Callable[[int, int], None] | None = None,
     ):
@@ -149,7 +203,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self._dataset = dataset
         self._threads = threads
-        self._gpu_interval_s = gpu_interval_s
+        self._gpu_interval_s = gpu_interval_s if gpu_interval_s is not None else gpu_sample_interval()
         self.backend = backend or self.config.backend
         self._on_step = on_step  # test hook: called before each step with (epoch, step)
         self.outcome: Outcome | None = None
@@ -320,17 +374,18 @@ class Trainer:
             epoch_t0 = time.time()
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
-            for step in range(self.step, self.steps_per_epoch):
-                if self._should_stop():
-                    self.sums.time_s += time.time() - epoch_t0
-                    return self._interrupt()
-                if self._on_step is not None:
-                    self._on_step(epoch, step)
-                ids = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                self._train_step(ids)
-                self.step = step + 1
-                self.session_steps += 1
-                self._maybe_progress(epoch)
+            batches = BatchFeed(self.train_set, order, cfg.batch_size, self.step, self.steps_per_epoch, cfg.num_workers)
+            with batches:
+                for step, ids, batch in batches:
+                    if self._should_stop():
+                        self.sums.time_s += time.time() - epoch_t0
+                        return self._interrupt()
+                    if self._on_step is not None:
+                        self._on_step(epoch, step)
+                    self._train_step(ids, batch)
+                    self.step = step + 1
+                    self.session_steps += 1
+                    self._maybe_progress(epoch)
             self.sums.time_s += time.time() - epoch_t0
             self._end_epoch(epoch)
             if cfg.patience and self.best_epoch is not None and epoch - self.best_epoch >= cfg.patience:
@@ -343,9 +398,11 @@ class Trainer:
                 break
         return self._finish(stopped_early)
 
-    def _train_step(self, ids: torch.Tensor) -> None:
+    def _train_step(self, ids: torch.Tensor, batch: Any = None) -> None:
         cfg = self.config
-        batch = self.train_set.batch(ids).to(self.device, non_blocking=True)
+        if batch is None:
+            batch = self.train_set.batch(ids)
+        batch = batch.to(self.device, non_blocking=True)
         self.model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = self.model(batch)

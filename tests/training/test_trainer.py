@@ -227,10 +227,10 @@ def test_cuda_out_of_memory_suggests_half_the_batch(store: RunStore, monkeypatch
 
     real_step = trainer_mod.Trainer._train_step
 
-    def step(self, ids):  # type: ignore[no-untyped-def]
+    def step(self, ids, batch=None):  # type: ignore[no-untyped-def]
         if self.epoch == 1 and self.step == 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_step(self, ids)
+        return real_step(self, ids, batch)
 
     monkeypatch.setattr(trainer_mod.Trainer, "_train_step", step)
     run, outcome, events = train(store, "oom", epochs=3, save_every=1)
@@ -262,3 +262,10 @@ def test_early_stopping_with_patience(store: RunStore) -> None:
         assert evals[-1]["patience_left"] == 0
     else:  # the val loss kept improving every epoch: nothing to stop
         assert finished["epochs_done"] == 30
+
+
+def test_batches_prepared_by_worker_threads_train_exactly_the_same(store: RunStore) -> None:
+    _, _, plain = train(store, "no-workers", epochs=2)
+    _, outcome, threaded = train(store, "workers", epochs=2, num_workers=2)
+    assert outcome == "finished"
+    assert metric_rows(threaded) == metric_rows(plain)
