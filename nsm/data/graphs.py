@@ -14,11 +14,6 @@ from dataclasses import dataclass
 import torch
 from torch_geometric.data import Data
 
-# Columns of a GraphSet, in a fixed order (also the cache file's schema).
-NODE_COLUMNS = ("node_kind", "x_num")
-EDGE_COLUMNS = ("edge_type", "edge_attr")
-
-
 @dataclass
 class Graph:
     """One sample, as a domain generator builds it (plain Python data)."""
@@ -142,16 +137,6 @@ class GraphSet:
     def num_edges(self) -> torch.Tensor:
         return self.edge_ptr[1:] - self.edge_ptr[:-1]
 
-    def subset(self, ids: torch.Tensor | list[int]) -> "GraphSet":
-        ids = torch.as_tensor(ids, dtype=torch.long)
-        b = self.batch(ids)
-        nn = self.num_nodes()[ids]
-        ne = self.num_edges()[ids]
-        node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), nn.cumsum(0)])
-        edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), ne.cumsum(0)])
-        local = b.edge_index - node_ptr[:-1].repeat_interleave(ne)
-        return GraphSet(b.node_kind, b.x_num, local, b.edge_type, b.edge_attr, b.y, b.subtype, node_ptr, edge_ptr)
-
     def get(self, i: int) -> Data:
         return self.batch(torch.tensor([i]))
 
@@ -196,15 +181,6 @@ class GraphSet:
         )
         data.num_graphs = g
         return data
-
-    def to_data_list(self) -> list[Data]:
-        out = []
-        for i in range(len(self)):
-            d = self.get(i)
-            del d.batch
-            d.num_graphs = 1
-            out.append(d)
-        return out
 
 
 _STATE_KEYS = (

@@ -17,7 +17,6 @@ from nsm.runs import events as ev
 
 BEST_FILE = "best_model.pt"
 BEST, PERIODIC, INTERRUPT = "best", "periodic", "interrupt"
-KINDS = (BEST, PERIODIC, INTERRUPT)
 _EPOCH_FILE = re.compile(r"checkpoint_epoch_(\d+)(?:_step_(\d+))?\.pt")
 
 

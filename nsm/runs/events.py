@@ -72,10 +72,6 @@ def decode_line(line: bytes | str) -> dict[str, Any] | None:
     return obj
 
 
-def is_terminal(event: dict[str, Any]) -> bool:
-    return event.get("type") in TERMINAL_TYPES
-
-
 def _is_seq(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 

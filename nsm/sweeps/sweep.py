@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from nsm.atomic import atomic_write_json
 from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
@@ -460,8 +460,3 @@ def get_sweep(store: RunStore, name: str) -> Sweep:
         hint = f"did you mean {', '.join(close)}?" if close else f"sweeps: {', '.join(names[:8])}"
         raise SweepNotFound(f"no sweep {text!r} in {store.root}; {hint}")
     return sweep
-
-
-def iter_points(sweep: Sweep) -> Iterator[tuple[Point, Run]]:
-    for point in sweep.load().points:
-        yield point, sweep.run_of(point)
