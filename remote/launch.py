@@ -128,32 +128,17 @@ def launch_detached(
 
 def resume_request(client: ModalClient, run: Run, checkpoint: str | None = None) -> dict[str, Any]:
     """A launch request that continues `run` on Modal from `checkpoint` (a file
-    of the run on the volume) or its latest checkpoint. ModalError says why not."""
+    of the run on the volume) or its latest checkpoint. The resume rules are
+    nsm.execution's (NotResumable / RunLocked say why not); ModalError for Modal's part."""
+    from nsm.execution.rules import plan_resume
+
     info = remote_info(run)
-    state = run.state()
-    status = run.status()
-    if status == "running":
-        raise ModalError(f"run {run.name} is still running on Modal; stop it first (nsm-tui stop {run.name})")
     folder = volume_rel_path(info, run)
     files = {e.path.rsplit("/", 1)[-1] for e in client.listdir(folder)}
     if not files:
         raise ModalError(f"run {run.name} has no folder on the volume {rc.VOLUME_NAME} ({folder}); nothing to resume")
-    from nsm.runs.checkpoints import parse_checkpoint_name
-
-    ckpts = sorted(f for f in files if parse_checkpoint_name(f) is not None)
-    if checkpoint is not None:
-        if checkpoint not in files:
-            raise ModalError(
-                f"--checkpoint: {checkpoint} is not a checkpoint of run {run.name} on the volume "
-                f"(it has: {', '.join(ckpts) or 'none'})"
-            )
-    elif status == "finished":
-        raise ModalError(
-            f"run {run.name} already finished ({state.reason or 'completed'} after {state.epoch} epochs); "
-            "pick an earlier point with --checkpoint to train from there again"
-        )
-    elif not ckpts:
-        raise ModalError(f"run {run.name} has no checkpoint on the volume to resume from; start a new run instead")
+    plan = plan_resume(run, checkpoint, available=files)
+    checkpoint = plan.file if plan.explicit else None
     gpu = str(info.get("gpu") or rc.DEFAULT_GPU)
     # Events of the last launch that never reached this copy come first; the new launch numbers after them.
     next_seq = RunFollower(run, client).catch_up()

@@ -15,11 +15,7 @@ process started by `--detach` and `attach`.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from nsm.runs import Run
@@ -167,19 +163,7 @@ def start_mirror_process(run: Run) -> int | None:
     this process and the terminal); None when a mirror already runs."""
     if mirror_running(run):
         return None
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(run.path / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "remote.mirror_process", str(run.path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-            cwd=str(run.path),
-        )
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    from nsm.execution.launcher import python_command, spawn_detached
+
+    proc = spawn_detached(python_command("remote.mirror_process", str(run.path)), cwd=run.path, log_path=run.path / LOG_FILE)
     return proc.pid

@@ -14,13 +14,19 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.context import AppContext
+from tui.messages import AttachRun, ResumeRun
+from tui.session import RUN, Session, Work
+
+if TYPE_CHECKING:
+    from tui.screens.dashboard import DashboardScreen
 
 SCREEN_KEYS = (
     # (mode, key, label)
@@ -30,6 +36,9 @@ SCREEN_KEYS = (
     ("sweep", "f4", "Sweep"),
     ("diagnostics", "f5", "GPU"),
 )
+QUIT_REASON = "the app is quitting"
+HANGUP_REASON = "the terminal closed (SIGHUP)"
+DETACHED_QUIT_REASON = "stopped when the app quit"
 
 
 def _mode_factory(mode: str) -> Any:
@@ -72,6 +81,10 @@ class NSMApp(App[None]):
         super().__init__(**kwargs)
         self.context = context
         self.attach_on_start = attach
+        # Everything this process trains (the dashboard's in-process run, in-app sweeps):
+        # quit and SIGHUP ask it, never the screens.
+        self.session = Session()
+        self._quitting = False
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
@@ -87,21 +100,118 @@ class NSMApp(App[None]):
     def action_ctrl_c(self) -> None:
         self.notify("ctrl+c does not quit: press ctrl+q (a running training run is asked first)", timeout=4)
 
+    # ============================================================ the dashboard
+    def dashboard(self) -> "DashboardScreen | None":
+        """The dashboard screen, once created (it is, at mount)."""
+        from tui.screens.dashboard import DashboardScreen
+
+        screen = self.get_screen_for_mode("dashboard")
+        return screen if isinstance(screen, DashboardScreen) else None
+
+    def _followed_elsewhere(self) -> Any:
+        """The dashboard's controller when it follows a run training in its own process
+        (detached, Modal): that run may outlive the app. None otherwise."""
+        from nsm.execution import IN_PROCESS
+
+        dashboard = self.dashboard()
+        if dashboard is None or not dashboard.is_mounted:
+            return None
+        try:
+            controller = dashboard.controller
+        except Exception:  # not composed yet
+            return None
+        if controller.active and controller.run is not None and controller.mode != IN_PROCESS:
+            return controller
+        return None
+
+    async def _show_dashboard(self) -> "DashboardScreen | None":
+        await self.switch_mode("dashboard")
+        return self.dashboard()
+
+    async def on_attach_run(self, message: AttachRun) -> None:
+        message.stop()
+        self.context.attached = message.ref
+        dashboard = await self._show_dashboard()
+        if dashboard is not None:
+            dashboard.attach_ref(message.ref)
+
+    async def on_resume_run(self, message: ResumeRun) -> None:
+        message.stop()
+        dashboard = await self._show_dashboard()
+        if dashboard is not None:  # it owns in-process runs (and says why a resume is refused)
+            dashboard.resume_ref(message.ref, message.checkpoint)
+
+    # ==================================================================== quit
     async def action_request_quit(self) -> None:
-        handler = getattr(self.screen, "confirm_quit", None)
-        if handler is None:
-            dashboard = self.get_screen_for_mode("dashboard")
-            handler = getattr(dashboard, "confirm_quit", None)
-        if handler is not None:
-            await handler()
-        else:
+        """ctrl+q and the palette's Quit: ask about everything that trains, then exit."""
+        if self._quitting:
+            self.notify("stopping what trains here; the app closes once its checkpoints are written", timeout=4)
+            return
+        items = self.session.training()
+        followed = self._followed_elsewhere()
+        if not items and followed is None:
             self.exit()
+            return
+        from tui.dialogs.quit_choice import LEAVE, STOP, QuitDialog
+
+        lines = [quit_line(w) for w in items]
+        detached = followed.run.ref if followed is not None else None
+
+        def chosen(choice: str | None) -> None:
+            if choice == STOP and items:
+                self.stop_session_and_exit(QUIT_REASON)
+            elif choice == STOP and followed is not None:
+                self._stop_followed_and_exit(followed)
+            elif choice == LEAVE and not items:
+                self.exit()
+
+        self.push_screen(QuitDialog(lines, detached), chosen)
+
+    def stop_session_and_exit(self, reason: str) -> None:
+        """Stop everything the session holds (each with a checkpoint); exit once all of it ended."""
+        done = self.session.stop_all(reason)
+        if done is None:
+            self.exit()
+            return
+        self._quitting = True
+        self.notify("stopping what trains here; the app closes once its checkpoints are written", timeout=6)
+        self._exit_when_set(done)
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def _stop_followed_and_exit(self, controller: Any) -> None:
+        """Stop the run the dashboard follows in its own process, then exit (it checkpoints by itself)."""
+        import asyncio
+
+        from nsm.runs import RunStoreError
+
+        run = controller.run
+        if run is not None and run.remote_info() is not None:
+            # Modal: a network call with a deadline of seconds, off the loop, finished before exit.
+            from remote.backend import ModalBackend
+            from remote.errors import ModalError
+
+            try:
+                await asyncio.to_thread(ModalBackend().stop, run, reason=DETACHED_QUIT_REASON)
+            except (ModalError, RunStoreError, OSError) as exc:
+                self.notify(f"could not ask {run.ref} to stop on Modal: {exc}", severity="error")
+                return
+        else:
+            controller.stop(DETACHED_QUIT_REASON)
+        self.exit()
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def _exit_when_set(self, done: Any) -> None:
+        import asyncio
+
+        while not await asyncio.to_thread(done.wait, 1.0):
+            pass  # a bounded wait, so that the executor thread never outlives a closed loop by long
+        self.exit()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
             if command.title == "Quit":
                 # The palette's quit goes through the same questions as ctrl+q.
-                yield SystemCommand("Quit", "Quit nsm-tui (asks first when a run is attached)", self.action_request_quit)
+                yield SystemCommand("Quit", "Quit nsm-tui (asks first while something trains)", self.action_request_quit)
             else:
                 yield command
         for mode, key, label in SCREEN_KEYS:
@@ -112,20 +222,16 @@ class NSMApp(App[None]):
                 yield SystemCommand(title, help_text, callback)
 
     def on_terminal_hangup(self) -> None:
-        """SIGHUP, on the event loop: exit now, or once the in-process run has stopped."""
-        dashboard = self.get_screen_for_mode("dashboard")
-        handler = getattr(dashboard, "on_terminal_hangup", None)
-        if handler is not None:
-            handler()
+        """SIGHUP, on the event loop: exit now, or once what trains here has stopped."""
+        if self.session.busy():
+            self.stop_session_and_exit(HANGUP_REASON)
         else:
             self.exit()
 
     def stop_run_for_hangup(self) -> Any:
-        """SIGHUP, in the signal handler: ask an in-process run to stop (thread-safe) and
-        return an Event set when its thread is done, or None when nothing trains here."""
-        dashboard = self.get_screen_for_mode("dashboard")
-        stop = getattr(dashboard, "stop_run_for_hangup", None)
-        return stop() if stop is not None else None
+        """SIGHUP, in the signal handler: ask what trains here to stop (thread-safe) and
+        return an Event set once all of it has ended, or None when nothing trains here."""
+        return self.session.stop_all(HANGUP_REASON)
 
     def get_screen_for_mode(self, mode: str) -> Any:
         """The base screen of a mode, created on first use."""
@@ -133,6 +239,13 @@ class NSMApp(App[None]):
         if stack:
             return stack[0]
         return None
+
+
+def quit_line(work: Work) -> str:
+    """How the quit dialog names one item of the session."""
+    if work.kind == RUN:
+        return f"{work.label} trains inside this app"
+    return f"{work.label} runs inside this app (its current point stops with a checkpoint; finished points are kept)"
 
 
 def create_app(runs_dir: str | os.PathLike[str] | None = None, attach: str | None = None, context: AppContext | None = None) -> NSMApp:
@@ -144,7 +257,15 @@ def run_app(runs_dir: str | os.PathLike[str] | None = None, attach: str | None =
     app = create_app(runs_dir, attach)
     _prepare_for_in_process_runs()
     _handle_hangup(app)
-    app.run()
+    # A terminal can also vanish without SIGHUP (see tui/terminal.py): Textual's input
+    # thread would then spin on EOF forever; the watchdog takes the SIGHUP path instead.
+    from tui.terminal import watch_terminal
+
+    stop_watching = watch_terminal(lambda: _hang_up(app))
+    try:
+        app.run()
+    finally:
+        stop_watching.set()
     return app.return_code or 0
 
 
@@ -155,19 +276,30 @@ def _handle_hangup(app: NSMApp) -> None:
         return
 
     def on_hangup(signum: int, frame: Any) -> None:
-        loop = app._loop  # noqa: SLF001 - the running loop; None before start-up
-        if loop is None:
-            os._exit(129)
-        try:
-            run_done = app.stop_run_for_hangup()
-        except Exception:
-            run_done = None
-        _exit_watchdog(app, run_done)
-        # The graceful path runs on the event loop; the watchdog covers a loop that
-        # can no longer run (its writes to the vanished terminal block).
-        loop.call_soon_threadsafe(app.on_terminal_hangup)
+        _hang_up(app)
 
     signal.signal(signal.SIGHUP, on_hangup)
+
+
+def _hang_up(app: NSMApp) -> None:
+    """The terminal is gone (SIGHUP, or the terminal watchdog): stop like a dropped ssh link.
+
+    Runs in the signal handler or the watchdog thread, so only thread-safe steps here.
+    """
+    loop = app._loop  # noqa: SLF001 - the running loop; None before start-up
+    if loop is None:
+        os._exit(129)
+    try:
+        run_done = app.stop_run_for_hangup()
+    except Exception:
+        run_done = None
+    _exit_watchdog(app, run_done)
+    # The graceful path runs on the event loop; the watchdog covers a loop that
+    # can no longer run (its writes to the vanished terminal block).
+    try:
+        loop.call_soon_threadsafe(app.on_terminal_hangup)
+    except RuntimeError:
+        pass  # the loop has closed: the app is exiting anyway, and _exit_watchdog backs that up
 
 
 HANGUP_RUN_GRACE_S = 300.0  # longest wait for an in-process run to reach a step boundary and checkpoint

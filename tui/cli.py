@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import remote.backend  # noqa: F401 - registers the Modal backend with nsm.execution
     from tui.commands import info, runs, training
 
     command = args.command
@@ -210,23 +211,35 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _attach(args: argparse.Namespace) -> int:
     """Follow a run: Modal runs get their mirror (re)started first, so nothing is missed."""
+    if not args.headless:
+        _require_terminal()  # before a Modal mirror is (re)started for a dashboard that cannot open
     if args.run:
         from tui.commands import modal_backend
         from tui.commands.common import get_run, open_store
 
         run = get_run(open_store(args), args.run)
+        if args.headless:
+            from tui.commands.training import cmd_attach_headless
+
+            return cmd_attach_headless(args)
         if run.remote_info():
-            if args.headless:
-                return modal_backend.cmd_attach_remote(args)
             modal_backend.prepare_attach(run)
-        elif args.headless:
-            raise CliError("--headless follows Modal runs; local runs are followed in the dashboard (nsm-tui attach RUN)")
     elif args.headless:
         raise CliError("--headless needs a RUN")
     return _open_tui(args, args.run or "")
 
 
+def _require_terminal() -> None:
+    """No TTY (`ssh box nsm-tui` without -t, a pipe): one line and exit 2, not a dashboard drawn into a pipe."""
+    from tui.terminal import require_terminal
+
+    problem = require_terminal()
+    if problem is not None:
+        raise CliError(problem)
+
+
 def _open_tui(args: argparse.Namespace, attach: str | None) -> int:
+    _require_terminal()
     try:
         from tui.app import run_app
     except ImportError:

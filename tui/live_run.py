@@ -8,6 +8,7 @@ has a version counter, so a widget redraws only when its part changed.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from nsm.runs.history import HistoryBuilder, StateBuilder
 
 MAX_LOG_LINES = 500
 MAX_GPU_POINTS = 4000
+
+# Serial numbers of LiveRuns: never reused (unlike id(), which a new object may
+# get once an old one is garbage collected), so two LiveRuns are told apart by them.
+_SERIALS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class LiveRun:
 
     def __init__(self, ref: str | None = None):
         self.ref = ref
+        self.serial = next(_SERIALS)  # unique for the life of the process
         self.last_seq = -1
         self.events_seen = 0
         self._history = HistoryBuilder()
@@ -88,6 +94,12 @@ class LiveRun:
         self.gpu_version = 0
         self.status_version = 0
         self._history_cache: tuple[int, dict[str, Any]] | None = None
+        # The small per-epoch events, by epoch, so that a resume from an earlier
+        # checkpoint can show the state at that checkpoint (the last progress,
+        # epoch_end and val eval of each epoch: a few dicts per epoch).
+        self._epoch_ends: dict[int, dict[str, Any]] = {}
+        self._evals: dict[int, dict[str, Any]] = {}
+        self._progress_at: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ feed
     def feed_all(self, events: Iterable[dict[str, Any]]) -> int:
@@ -120,12 +132,21 @@ class LiveRun:
         elif kind == ev.PROGRESS:
             self.progress = e
             self.progress_version += 1
+            epoch = integer(e.get("epoch"))
+            if epoch is not None:
+                self._progress_at[epoch] = e
         elif kind == ev.EPOCH_END:
             self.last_epoch_end = e
             self.history_version += 1
             self.progress_version += 1
+            epoch = integer(e.get("epoch"))
+            if epoch is not None:
+                self._epoch_ends[epoch] = e
         elif kind == ev.EVAL:
             self.last_eval = e
+            epoch = integer(e.get("epoch"))
+            if epoch is not None and e.get("split", "val") == "val":
+                self._evals[epoch] = e
             self.history_version += 1
             self.progress_version += 1
             self._on_eval(e)
@@ -159,6 +180,7 @@ class LiveRun:
             self.t0 = t
         self.terminal = None
         self.progress = None
+        rewound = self._rewind(e) if kind == ev.RESUMED else None
         self.status_version += 1
         self.history_version += 1
         self.progress_version += 1
@@ -173,12 +195,37 @@ class LiveRun:
                 parts.append(f"{train} train graphs")
             parts.append(f"device {device}")
             self._log(e, "event", " · ".join(parts))
+        elif rewound is not None:
+            first, last = rewound
+            gone = f"epoch {first}" if first == last else f"epochs {first}–{last}"
+            self._log(
+                e,
+                "event",
+                f"resumed from {e.get('checkpoint')}: the run goes back to epoch {e.get('epoch')}"
+                + (f", step {e.get('step')}" if integer(e.get("step")) else "")
+                + f" ({gone} discarded)",
+            )
         else:
             self._log(
                 e,
                 "event",
                 f"resumed from {e.get('checkpoint')} (epoch {e.get('epoch')}, step {e.get('step')})",
             )
+
+    def _rewind(self, e: dict[str, Any]) -> tuple[int, int] | None:
+        """A resume from before the epochs already seen: forget their events and
+        show the state at the checkpoint. Returns the discarded epochs (first, last)."""
+        epoch = integer(e.get("epoch"))
+        seen = max([*self._epoch_ends, *self._evals], default=None)
+        if epoch is None or seen is None or epoch >= seen:
+            return None
+        self._epoch_ends = {k: v for k, v in self._epoch_ends.items() if k <= epoch}
+        self._evals = {k: v for k, v in self._evals.items() if k <= epoch}
+        self._progress_at = {k: v for k, v in self._progress_at.items() if k <= epoch}
+        self.last_epoch_end = self._epoch_ends[max(self._epoch_ends)] if self._epoch_ends else None
+        self.last_eval = self._evals[max(self._evals)] if self._evals else None
+        self.progress = self._progress_at[max(self._progress_at)] if self._progress_at else None
+        return epoch + 1, seen
 
     def _on_eval(self, e: dict[str, Any]) -> None:
         if e.get("split", "val") != "val":

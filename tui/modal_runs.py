@@ -23,9 +23,9 @@ from remote import config as rc
 from remote.client import ModalClient
 from remote.errors import ModalError, ModalNotConfigured, ModalUnreachable, MirrorBusy
 from remote.follow import FollowControl, FollowResult, RunFollower
-from remote.launch import ensure_mirror, launch_detached, prepare_existing, resume_request, spawn_prepared, stop_run
-from remote.mirror import mirror_running, start_mirror_process
-from remote.runs import update_remote_info
+from remote.backend import ModalBackend, shared_client
+from remote.launch import ensure_mirror, launch_detached, prepare_existing, spawn_prepared
+from remote.mirror import mirror_running
 from remote.volume import RemoteCheckpoint, RemoteRun, download_checkpoint, download_run, list_remote_runs
 from remote.volume import remote_checkpoints as _remote_checkpoints
 
@@ -51,17 +51,9 @@ __all__ = [
     "stop_modal_run",
 ]
 
-_client_lock = threading.Lock()
-_shared: ModalClient | None = None
-
-
 def client() -> ModalClient:
     """One client per process (handles to the queue, dict and volume are reused)."""
-    global _shared
-    with _client_lock:
-        if _shared is None:
-            _shared = ModalClient()
-        return _shared
+    return shared_client()
 
 
 def is_modal_run(run: Run) -> bool:
@@ -126,20 +118,14 @@ def start_modal_run(store: RunStore, config: RunConfig, *, gpu: str | None = Non
 def stop_modal_run(run: Run, *, hard: bool = False, modal: ModalClient | None = None) -> str:
     """Cooperative stop (the engine saves a checkpoint and emits `interrupted`,
     which the mirror brings into the local log); `hard` cancels the call."""
-    message = stop_run(modal or client(), run, hard=hard)
-    ensure_mirroring(run)  # the run's last events must reach the local log
-    return message
+    return ModalBackend(modal).stop(run, hard=hard)
 
 
 def resume_modal_run(run: Run, checkpoint: str | None = None, *, modal: ModalClient | None = None,
                      mirror: bool = True) -> Run:  # fmt: skip
     """Continue a stopped Modal run on Modal (from `checkpoint` on the volume, or its latest)."""
-    m = modal or client()
-    request = resume_request(m, run, checkpoint)
-    (call_id,) = m.spawn([request], request["gpu"])
-    update_remote_info(run, function_call_id=call_id, mode="detached")
-    if mirror:
-        start_mirror_process(run)
+    backend = ModalBackend(modal, mirror=mirror)
+    backend.resume(backend.plan(run, checkpoint))
     return run
 
 

@@ -1,12 +1,13 @@
-"""Starts, follows, stops and resumes the dashboard's run; turns its events into messages.
+"""Starts, follows, stops and resumes the dashboard's run through nsm.execution; events become messages.
 
-Two ways events reach the dashboard, both folded into one LiveRun:
-- in-process: the engine trains in a Textual thread worker; its sink puts events
-  in an inbox and posts one `Inbox` message per burst (never one per event);
-- everything else (a detached process started here, a run started in another
-  terminal, a finished run): an EventFollower on the run's events.jsonl, polled
-  by a timer that reschedules itself — at once while catching up on a long
-  history, every 0.25 s while the run lives, every second after it ended.
+Where the run trains is the execution layer's business (`backend_for`); this
+widget only keeps the dashboard's view of it. Events reach the dashboard one
+way, whatever the backend: the run's EventSource (its events.jsonl), folded
+into one LiveRun. It is read by a poll that reschedules itself — a bounded
+slice at a time with a short pause between slices while catching up on a long
+history (input keeps flowing), every 0.25 s while the run lives, every second
+after it ended. An in-process run's engine also pokes the poll (one `Inbox`
+message per burst of events, never one per event), so its events show at once.
 
 The controller is an invisible widget so that it owns its timers and workers;
 its messages bubble to the dashboard screen.
@@ -27,13 +28,26 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from nsm.config import RunConfig
-from nsm.runs import EventFollower, Run, RunStore, RunStoreError
+from nsm.execution import (
+    BACKEND_LABELS,
+    Backend,
+    EventSource,
+    Execution,
+    InProcessBackend,
+    backend_for,
+    make_backend,
+    plan_resume,
+)
+from nsm.runs import Run, RunStore, RunStoreError
 from tui.live_run import LiveRun
+from tui.session import RUN, Work
 
 POLL_LIVE_S = 0.25
 POLL_IDLE_S = 1.0
+# Between two slices of a long history: long enough for pending keys and paints to go first.
+# (Never 0: a 0 s set_timer kills its timer inside Textual 8.2.8, see TUI-NOTES.)
+POLL_CATCH_UP_S = 0.005
 STATUS_EVERY_S = 2.0
-CATCH_UP_BYTES = 1 << 20  # one poll's worth of a long history: the UI stays responsive while it loads
 
 IN_PROCESS, PROCESS, FOLLOW, MODAL = "inprocess", "process", "follow", "modal"
 
@@ -94,20 +108,18 @@ class RunController(Widget):
         self.deleted = False
         self.followed_status: str | None = None  # run.status() of a followed run without a terminal event
         self.pid: int | None = None
-        self.trainer: Any = None
+        self.execution: Execution | None = None
         self.trainer_options: dict[str, Any] = {}  # extra Trainer kwargs (tests: on_step hooks, datasets)
         self.threads: int | None = None  # None: the config's THREADS, else cores − 1
         self.outcome: str | None = None
         self.error: str | None = None
         self.engine_ready = engine_loaded()
-        self._follower: EventFollower | None = None
+        self._source: EventSource | None = None
         self._poll_timer: Any = None
         self._last_status_check = 0.0
-        self._inbox: list[dict[str, Any]] = []
         self._inbox_posted = False
         self._lock = threading.Lock()
         self._worker: Worker[Any] | None = None
-        self._pending_stop: str | None = None
         self._warming = False
         self._bad_line_notice = 0
         self.training_done = threading.Event()  # set when the in-process run's thread returns
@@ -188,7 +200,7 @@ class RunController(Widget):
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        self._follower = None
+        self._source = None
         self.run = None
         self.live = None
         self.mode = None
@@ -196,13 +208,11 @@ class RunController(Widget):
         self.deleted = False
         self.followed_status = None
         self.pid = None
-        self.trainer = None
+        self.execution = None
         self.outcome = None
         self.error = None
-        self._pending_stop = None
         self._bad_line_notice = 0
         with self._lock:
-            self._inbox = []
             self._inbox_posted = False
 
     def on_unmount(self) -> None:
@@ -215,133 +225,112 @@ class RunController(Widget):
     def start(self, config: RunConfig, name: str | None = None) -> Run | None:
         """Create a run from `config` and start it on the config's backend.
 
-        A Modal start needs the network: it goes to a worker and returns None;
-        the dashboard follows the run once Modal has taken it (or says why not).
+        A backend that needs the network (Modal) starts in a worker and returns
+        None; the dashboard follows the run once it has been taken (or says why not).
         """
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before starting another")
-        if config.backend == MODAL:
-            self._modal_start(config, name)
+        backend = make_backend(config.backend)
+        if backend.slow:
+            self._start_slow(backend, config, name)
             return None
         run = self.store.create_run(config, name=name)
-        if config.backend == IN_PROCESS:
-            self._start_in_process(run, resume_from=None)
-        else:
-            self._start_detached(run, resume=False, checkpoint=None, config=config)
+        try:
+            self._launch(backend, run, None, config.threads)
+        except BaseException:
+            _discard_unstarted(run)
+            raise
         return run
 
-    def resume(self, run: Run, backend: str, checkpoint: str | None = None) -> str:
-        """Continue `run` from `checkpoint` (default: its latest); returns the checkpoint used.
-
-        Raises RunStoreError with the reason when the run cannot be resumed.
-        """
-        from tui.commands.training import resume_checkpoint
-        from tui.console import CliError
-
+    def resume(self, run: Run, backend: str | None = None, checkpoint: str | None = None) -> str:
+        """Continue `run` from `checkpoint` (default: its latest) on `backend` (default:
+        the run's own); returns what it resumes from. RunStoreError says why not."""
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before resuming another")
-        if _is_modal(run):
-            self._modal_resume(run, checkpoint)
+        chosen = backend_for(run, prefer=backend)
+        if chosen.slow:
+            self._resume_slow(chosen, run, checkpoint)
             return checkpoint or "its latest committed checkpoint"
+        plan = plan_resume(run, checkpoint)
         try:
-            chosen = resume_checkpoint(run, checkpoint)
-        except CliError as exc:
-            raise RunStoreError(str(exc)) from None
-        if backend == IN_PROCESS:
-            self._start_in_process(run, resume_from=chosen)
-        else:
-            self._start_detached(run, resume=True, checkpoint=chosen, config=None)
-        return chosen
+            configured = run.run_config().threads
+        except RunStoreError:
+            configured = 0
+        self._launch(chosen, run, plan, configured)
+        return plan.file
 
     def attach(self, run: Run) -> None:
         """Follow any run directory: its whole history now, then live."""
         if self.in_process_active:
             raise RunStoreError("an in-process run is training here; stop it before attaching to another run")
         self._reset()
-        if _is_modal(run):
-            self._ensure_mirror(run)
-        self._follow(run, FOLLOW)
+        self._follow(run, FOLLOW, backend_for(run))
 
-    def _follow(self, run: Run, mode: str) -> None:
+    def _launch(self, backend: Backend, run: Run, plan: Any, configured_threads: int | None) -> None:
+        threads = self.threads or configured_threads or default_threads()
+        if isinstance(backend, InProcessBackend) or backend.name == IN_PROCESS:
+            self._start_in_process(run, plan, threads)
+            return
+        self._reset()
+        execution = backend.resume(plan, threads=threads) if plan is not None else backend.start(run, threads=threads)
+        self.execution = execution
+        self.pid = execution.pid
+        self._follow(run, PROCESS, backend)
+
+    def _follow(self, run: Run, mode: str, backend: Backend | None = None) -> None:
         self.run = run
         self.mode = mode
         self.live = LiveRun(run.ref)
-        self._follower = run.follower()
+        try:
+            self._source = (backend or backend_for(run)).events(run)
+        except Exception as exc:  # a Modal mirror that cannot start: the local copy is still worth showing
+            self.post_message(self.Notice(f"could not follow {run.ref} live: {exc}", "warning"))
+            self._source = EventSource.for_viewer(run.events_path)
         self._check_status(force=True)
         self._poll()
 
-    def _start_detached(self, run: Run, resume: bool, checkpoint: str | None, config: RunConfig | None) -> None:
-        from nsm.training.launch import launch_detached
-
-        self._reset()
-        threads = self.threads or (config.threads if config is not None and config.threads else None) or default_threads()
-        self.pid = launch_detached(run, resume=resume, checkpoint=checkpoint, threads=threads)
-        self._follow(run, PROCESS)
-
     # ------------------------------------------------------------ in-process
-    def _start_in_process(self, run: Run, resume_from: str | None) -> None:
+    def _start_in_process(self, run: Run, plan: Any, threads: int) -> None:
+        backend = InProcessBackend(
+            sinks=(self._sink,), trainer_options=self.trainer_options, before_train=lambda _e: self._freeze_gc()
+        )
+        claim = backend.claim(run, plan)  # refuses here, at once, if another process trains the run
         self._reset()
-        self.run = run
-        self.mode = IN_PROCESS
-        self.live = LiveRun(run.ref)
-        if resume_from is not None:
-            # The history so far, before any new event can arrive from the engine.
-            self.live.feed_all(run.events())
-        try:
-            configured = run.run_config().threads
-        except RunStoreError:
-            configured = 0
-        threads = self.threads or configured or default_threads()
         self.training_done = threading.Event()
-        self._worker = self._train(run, resume_from, threads)
+        execution = Execution(run, IN_PROCESS, pid=os.getpid())
+        execution.done = self.training_done
+        self.execution = execution
+        self._follow(run, IN_PROCESS, backend)
+        session = getattr(self.app, "session", None)
+        if session is not None:
+            session.add(Work(RUN, run.ref, stop=execution.request_stop, done=execution.done))
+        self._worker = self._train(backend, claim, threads, execution)
         self.post_message(self.Changed())
 
     @work(thread=True, exit_on_error=False, group="training", name="in-process run")
-    def _train(self, run: Run, resume_from: str | None, threads: int) -> str:
-        done = self.training_done
-        try:
-            return self._train_here(run, resume_from, threads)
-        finally:
-            done.set()
+    def _train(self, backend: InProcessBackend, claim: Any, threads: int, execution: Execution) -> str:
+        backend.train(claim, threads=threads, execution=execution)
+        return str(execution.outcome)
 
-    def _train_here(self, run: Run, resume_from: str | None, threads: int) -> str:
-        from nsm.training.trainer import Trainer
-
-        trainer = Trainer(
-            run,
-            resume_from=resume_from,
-            sinks=[self._sink],
-            threads=threads,
-            backend=IN_PROCESS,
-            **self.trainer_options,
-        )
-        with self._lock:
-            self.trainer = trainer
-            pending = self._pending_stop
-        if pending is not None:
-            trainer.request_stop(pending)
-        self._freeze_gc()
-        return str(trainer.run())
+    @property
+    def trainer(self) -> Any:
+        """The in-process run's handle (None when nothing trains here)."""
+        return self.execution if self.in_process_active else None
 
     def _sink(self, event: dict[str, Any]) -> None:
-        # Runs on the training thread: queue, and wake the UI once per burst.
+        # Runs on the training thread, after the event is in the log: wake the poll once per burst.
         with self._lock:
-            self._inbox.append(event)
             if self._inbox_posted:
                 return
             self._inbox_posted = True
         self.post_message(self.Inbox())
 
     def on_run_controller_inbox(self, message: Message) -> None:
-        self._drain()
-
-    def _drain(self) -> None:
         with self._lock:
-            events, self._inbox = self._inbox, []
             self._inbox_posted = False
-        if events and self.live is not None and self.mode == IN_PROCESS:
-            if self.live.feed_all(events):
-                self.post_message(self.Changed())
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+        self._poll()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -356,7 +345,9 @@ class RunController(Widget):
             return
         if worker is not self._worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        self._drain()
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+        self._poll()  # the run's last events
         if event.state == WorkerState.SUCCESS:
             self.outcome = worker.result
         else:
@@ -364,58 +355,57 @@ class RunController(Widget):
             self.outcome = "failed"
             self.error = f"{type(error).__name__}: {error}" if error is not None else "the run was cancelled"
         self.stopping = False
-        self.trainer = None
         self.post_message(self.Ended(self.outcome, self.error))
         self.post_message(self.Changed())
 
-    # ----------------------------------------------------------------- Modal
+    # ------------------------------------------------------- slow backends (Modal)
     # Every Modal call has a deadline of seconds, but seconds are too long for the
     # event loop: they run in workers and report back as notices.
     @work(thread=True, exit_on_error=False, group="modal", name="start on Modal")
-    def _modal_start(self, config: RunConfig, name: str | None) -> None:
-        from tui.modal_runs import ModalError, price_line, start_modal_run
-
-        self.post_message(self.Notice(f"starting on Modal: {price_line(config.gpu)}"))
+    def _start_slow(self, backend: Backend, config: RunConfig, name: str | None) -> None:
+        label = BACKEND_LABELS.get(backend.name, backend.name)
         try:
-            run = start_modal_run(self.store, config, gpu=config.gpu, name=name)
-        except (ModalError, RunStoreError) as exc:
-            self.post_message(self.Notice(f"could not start on Modal: {exc}", "error"))
+            from tui.modal_runs import price_line
+
+            self.post_message(self.Notice(f"starting on {label}: {price_line(config.gpu)}"))
+        except Exception:
+            self.post_message(self.Notice(f"starting on {label}"))
+        try:
+            run = self.store.create_run(config, name=name)
+            try:
+                backend.start(run)
+            except BaseException:
+                _discard_unstarted(run)
+                raise
+        except Exception as exc:
+            self.post_message(self.Notice(f"could not start on {label}: {exc}", "error"))
             return
-        self.app.call_from_thread(self._follow_modal, run, f"started {run.ref} on Modal ({config.gpu})")
+        self.app.call_from_thread(self._follow_remote, run, backend, f"started {run.ref} on {label} ({config.gpu})")
 
     @work(thread=True, exit_on_error=False, group="modal", name="resume on Modal")
-    def _modal_resume(self, run: Run, checkpoint: str | None) -> None:
-        from tui.modal_runs import ModalError, resume_modal_run
-
+    def _resume_slow(self, backend: Backend, run: Run, checkpoint: str | None) -> None:
+        label = BACKEND_LABELS.get(backend.name, backend.name)
         try:
-            resume_modal_run(run, checkpoint)
-        except (ModalError, RunStoreError) as exc:
-            self.post_message(self.Notice(f"could not resume {run.ref} on Modal: {exc}", "error"))
+            planner = getattr(backend, "plan", None)
+            plan = planner(run, checkpoint) if planner is not None else plan_resume(run, checkpoint)
+            backend.resume(plan)
+        except Exception as exc:
+            self.post_message(self.Notice(f"could not resume {run.ref} on {label}: {exc}", "error"))
             return
-        self.app.call_from_thread(self._follow_modal, run, f"resumed {run.ref} on Modal")
+        self.app.call_from_thread(self._follow_remote, run, backend, f"resumed {run.ref} on {label}")
 
     @work(thread=True, exit_on_error=False, group="modal", name="stop on Modal")
-    def _modal_stop(self, run: Run) -> None:
-        from tui.modal_runs import ModalError, stop_modal_run
-
+    def _stop_slow(self, backend: Backend, run: Run, reason: str) -> None:
         try:
-            message = stop_modal_run(run)
-        except ModalError as exc:
-            self.post_message(self.Notice(f"could not ask {run.ref} to stop on Modal: {exc}", "error"))
+            message = backend.stop(run, reason=reason)
+        except Exception as exc:
+            self.post_message(self.Notice(f"could not ask {run.ref} to stop: {exc}", "error"))
             return
         self.post_message(self.Notice(message))
 
-    def _ensure_mirror(self, run: Run) -> None:
-        from tui.modal_runs import ModalError, ensure_mirroring
-
-        try:
-            ensure_mirroring(run)
-        except (ModalError, OSError) as exc:
-            self.post_message(self.Notice(f"could not mirror {run.ref} from Modal: {exc}", "warning"))
-
-    def _follow_modal(self, run: Run, note: str) -> None:
+    def _follow_remote(self, run: Run, backend: Backend, note: str) -> None:
         self._reset()
-        self._follow(run, MODAL)
+        self._follow(run, MODAL, backend)
         self.post_message(self.Notice(note))
 
     # --------------------------------------------------------------- warm-up
@@ -449,58 +439,53 @@ class RunController(Widget):
             if not self.in_process_active:
                 return False
             self.request_in_process_stop(reason)
-        elif self.run is not None and _is_modal(self.run):
-            if not self.active:
-                return False
-            self._modal_stop(self.run)
         else:
             if not self.active or self.run is None:
                 return False
-            from tui.commands.training import request_local_stop
-
-            try:
-                request_local_stop(self.run)
-            except OSError as exc:
-                self.post_message(self.Notice(f"could not ask {self.run.ref} to stop: {exc}", "error"))
-                return False
+            backend = backend_for(self.run)
+            if backend.slow:
+                self._stop_slow(backend, self.run, reason)
+            else:
+                try:
+                    backend.stop(self.run, reason=reason)
+                except (OSError, RunStoreError) as exc:
+                    self.post_message(self.Notice(f"could not ask {self.run.ref} to stop: {exc}", "error"))
+                    return False
         self.stopping = True
         self.post_message(self.Changed())
         return True
 
     def request_in_process_stop(self, reason: str) -> None:
         """Thread-safe (the SIGHUP handler calls it too)."""
-        with self._lock:
-            trainer = self.trainer
-            if trainer is None:
-                self._pending_stop = reason
-        if trainer is not None:
-            trainer.request_stop(reason)
+        execution = self.execution
+        if execution is not None and self.mode == IN_PROCESS:
+            execution.request_stop(reason)
 
     # =============================================================== follow
     def _poll(self) -> None:
         self._poll_timer = None
-        follower, live, run = self._follower, self.live, self.run
-        if follower is None or live is None or run is None:
+        source, live, run = self._source, self.live, self.run
+        if source is None or live is None or run is None:
             return
-        events = follower.poll(max_bytes=CATCH_UP_BYTES)
+        events = source.read()
         changed = live.feed_all(events) > 0
-        problem = follower.problem
+        problem = source.problem
         if problem and not run.path.exists():
             self.deleted = True
-            self._follower = None
+            self._source = None
             self.post_message(self.Notice(f"run {run.ref} was deleted (its directory is gone); attach to another run with a", "error"))
             self.post_message(self.Changed())
             return
-        if problem and follower.bad_lines != self._bad_line_notice:
-            self._bad_line_notice = follower.bad_lines
+        if problem and source.bad_lines != self._bad_line_notice:
+            self._bad_line_notice = source.bad_lines
             self.post_message(self.Notice(problem, "warning"))
         if self._check_status():
             changed = True
         if changed:
             self.post_message(self.Changed())
-        if len(events) >= 256:
-            delay = 0.0  # catching up on a long history
-        elif live.status is None and self.followed_status in (None, "running", "created"):
+        if source.behind:
+            delay = POLL_CATCH_UP_S  # catching up on a long history, a slice at a time
+        elif live.status is None and (self.mode == IN_PROCESS or self.followed_status in (None, "running", "created")):
             delay = POLL_LIVE_S
         else:
             delay = POLL_IDLE_S  # ended or stale: someone may still resume it elsewhere
@@ -538,11 +523,15 @@ class RunController(Widget):
         return True
 
 
-def _is_modal(run: Run) -> bool:
+def _discard_unstarted(run: Run) -> None:
+    """A start that never got going leaves nothing behind (its folder has no events yet)."""
+    import shutil
+
     try:
-        return run.remote_info() is not None
-    except Exception:
-        return False
+        if not run.events():
+            shutil.rmtree(run.path, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def log_tail(path: Path, lines: int = 3) -> str:

@@ -228,7 +228,7 @@ def _last_seq(fd: int, size: int) -> int:
 
 
 def parse_lines(
-    data: bytes, after_seq: int, types: Collection[str] | None = None
+    data: bytes, after_seq: int, types: Collection[str] | None = None, condense: Collection[str] = ()
 ) -> tuple[list[dict[str, Any]], int, int]:
     """Parse whole lines of `data` (the caller strips any partial tail).
 
@@ -236,12 +236,17 @@ def parse_lines(
     new after_seq). A seq at or below the last one kept is a duplicate (or
     out of order) and is dropped without counting as bad. With `types`, only
     events of those types are returned (lines that cannot be one are not parsed).
+    With `condense`, of each of those types only the last event of `data` is
+    kept (a viewer catching up needs the latest progress, not every one).
     """
     events: list[dict[str, Any]] = []
     bad = 0
     # Any line holding an event of a wanted type contains the quoted type name.
     markers = None if types is None else [json.dumps(t).encode() for t in types]
-    for line in data.split(b"\n"):
+    lines = data.split(b"\n")
+    if condense:
+        lines = _condensed(lines, condense)
+    for line in lines:
         if not line.strip():
             continue
         if markers is not None and not any(m in line for m in markers):
@@ -255,6 +260,27 @@ def parse_lines(
         after_seq = event["seq"]
         events.append(event)
     return events, bad, after_seq
+
+
+def _condensed(lines: list[bytes], types: Collection[str]) -> list[bytes]:
+    # Writers put the envelope first ({"v":1,"seq":N,"t":T,"type":...}), so a
+    # line's type shows in its first bytes and superseded lines are never parsed.
+    heads = {t: f'"type":{json.dumps(t)}'.encode() for t in types}
+    last: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        head = line[:96]
+        for t, marker in heads.items():
+            if marker in head:
+                last[t] = i
+                break
+    keep_last = set(last.values())
+    out = []
+    for i, line in enumerate(lines):
+        head = line[:96]
+        if i not in keep_last and any(marker in head for marker in heads.values()):
+            continue
+        out.append(line)
+    return out
 
 
 def read_events(
@@ -294,12 +320,14 @@ class EventFollower:
         self._identity: tuple[int, int] | None = None
         self._offset = 0  # end of the last whole line consumed
         self._seen = False
+        self.behind = False  # the last poll left whole bytes unread (a bounded slice of a long log)
 
-    def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
+    def poll(self, max_bytes: int | None = None, condense: Collection[str] = ()) -> list[dict[str, Any]]:
         """New whole events since the last call. `max_bytes` bounds one call's
         reading (the rest comes on the next calls) so a UI timer stays quick
-        when attaching to a long log."""
+        when attaching to a long log; `condense` as in `parse_lines`."""
         self.problem = None
+        self.behind = False
         try:
             fd = os.open(self.path, os.O_RDONLY | _O_BINARY)
         except FileNotFoundError:
@@ -313,7 +341,7 @@ class EventFollower:
             self.problem = f"cannot open {self.path}: {exc.strerror or exc}"
             return []
         try:
-            return self._read(fd, max_bytes)
+            return self._read(fd, max_bytes, condense)
         except OSError as exc:
             self.problem = f"cannot read {self.path}: {exc.strerror or exc}"
             return []
@@ -325,7 +353,7 @@ class EventFollower:
             return f"run directory {self.path.parent} no longer exists"
         return f"{self.path.name} was removed"
 
-    def _read(self, fd: int, max_bytes: int | None) -> list[dict[str, Any]]:
+    def _read(self, fd: int, max_bytes: int | None, condense: Collection[str]) -> list[dict[str, Any]]:
         st = os.fstat(fd)
         self._seen = True
         identity = (st.st_dev, st.st_ino)
@@ -336,7 +364,7 @@ class EventFollower:
             self._offset = 0
         if st.st_size <= self._offset:
             return []
-        want = st.st_size - self._offset
+        want = remaining = st.st_size - self._offset
         if max_bytes is not None:
             want = min(want, max(1, max_bytes))
         data = _pread(fd, want, self._offset)
@@ -350,8 +378,10 @@ class EventFollower:
             end = data.rfind(b"\n")
         if end < 0:
             return []
-        events, bad, self.last_seq = parse_lines(data[: end + 1], self.last_seq)
+        events, bad, self.last_seq = parse_lines(data[: end + 1], self.last_seq, condense=condense)
         self._offset += end + 1
+        # Only a bounded slice counts: a partial last line left by a crashed writer is not "more".
+        self.behind = want < remaining and self._offset < st.st_size
         if bad:
             self.bad_lines += bad
             self.problem = f"skipped {bad} unreadable line(s) in {self.path.name}"

@@ -45,17 +45,21 @@ class _ValPoints:
         # (epoch, loss) as reported by the engine's early stopping; it may use
         # rules (min delta) that a plain minimum over the points would not.
         self._reported: tuple[int, float] | None = None
+        # What each eval reported, by its epoch: a rewind goes back to the report made then.
+        self._reported_at: dict[int, tuple[int, float]] = {}
 
     def feed_eval(self, event: dict[str, Any], epoch: int) -> None:
         self.points[epoch] = {k: event.get(k) for k in VAL_KEYS}
         best_epoch, best_loss = event.get("best_epoch"), _number(event.get("best_val_loss"))
         if isinstance(best_epoch, int) and not isinstance(best_epoch, bool) and best_loss is not None:
-            self._reported = (best_epoch, best_loss)
+            self._reported = self._reported_at[epoch] = (best_epoch, best_loss)
 
     def truncate(self, epoch: int) -> None:
         self.points = {e: p for e, p in self.points.items() if e <= epoch}
-        if self._reported is not None and self._reported[0] > epoch:
-            self._reported = None
+        self._reported_at = {e: r for e, r in self._reported_at.items() if e <= epoch}
+        # The best as the engine saw it at the checkpoint (its early-stop state).
+        reported = self._reported_at[max(self._reported_at)] if self._reported_at else None
+        self._reported = reported if reported is not None and reported[0] <= epoch else None
 
     def best(self) -> tuple[int | None, float | None]:
         if self._reported is not None:
@@ -175,6 +179,9 @@ class StateBuilder:
             s.attempts += 1
             s.status = s.reason = s.error = None
             s.finished = None
+            # Test metrics belong to the attempt that finished; a new attempt (a
+            # resume, maybe from an earlier checkpoint) has not been tested yet.
+            s.test_acc = s.test_loss = None
             config = event.get("config") if isinstance(event.get("config"), dict) else {}
             planned = event.get("epochs", config.get("epochs"))
             if isinstance(planned, int):

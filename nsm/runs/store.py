@@ -24,6 +24,7 @@ from nsm.runs.checkpoints import CheckpointInfo, latest_checkpoint, list_checkpo
 from nsm.runs.errors import RunExists, RunIsRunning, RunNotFound, RunStoreError
 from nsm.runs.events import EventFollower, EventLogWriter, read_events
 from nsm.runs.history import RunState, history_from_events
+from nsm.runs import lock as run_lock
 from nsm.runs.names import RunNameError, generate_run_name, is_valid_run_name, validate_run_name
 from nsm.runs.process import HEARTBEAT_FRESH_S, pid_alive, this_host
 from nsm.runs.stop_request import StopRequests
@@ -281,6 +282,10 @@ class Run(StopRequests):
 
 
 def _status(run: Run, state: RunState, has_events: bool) -> str:
+    # A held lock means a trainer owns the run now, even before its first event
+    # (a resume still loading its data reads as running, not as the old ending).
+    if run_lock.holder(run.path) is not None:
+        return RUNNING
     if state.status is not None:
         return state.status
     info = run.process_info()
@@ -479,9 +484,13 @@ class RunStore:
     def delete(self, ref: str | os.PathLike[str], force: bool = False) -> Path:
         """Remove a run directory; refuses a running run unless `force`."""
         run = self.get(ref)
-        if not force and run.status() == RUNNING:
-            info = run.process_info() or {}
-            who = f" (pid {info['pid']} on {info.get('host')})" if "pid" in info else ""
+        holder = run_lock.holder(run.path)
+        if not force and (holder is not None or run.status() == RUNNING):
+            if holder is not None:
+                who = f" ({holder.describe()})"
+            else:
+                info = run.process_info() or {}
+                who = f" (pid {info['pid']} on {info.get('host')})" if "pid" in info else ""
             raise RunIsRunning(f"run {run.ref} is running{who}; stop it first, or delete with force")
         # Rename first so listings never see a half-deleted run.
         doomed = run.path.with_name(f".deleting-{run.name}-{os.getpid()}-{time.monotonic_ns()}")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-from pathlib import Path
-
+from nsm.execution.launcher import python_command, spawn_detached
 from nsm.sweeps.sweep import Sweep
 
 
 def runner_command(sweep: Sweep, token: str | None = None, retry_failed: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "nsm.sweeps.runner", str(sweep.path)]
+    cmd = python_command("nsm.sweeps.runner", str(sweep.path))
     if token is not None:
         cmd += ["--token", token]
     if retry_failed:
@@ -26,28 +21,12 @@ def launch_detached_sweep(sweep: Sweep, *, retry_failed: bool = False) -> int:
     # Claim first, so two quick starts cannot both launch a runner.
     token = sweep.claim_for_launch()
     sweep.clear_stop_request()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # The runner must import this very package, even from a checkout that is not installed.
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        with open(sweep.log_path, "ab") as log:
-            proc = subprocess.Popen(
-                runner_command(sweep, token, retry_failed),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # setsid: closing the terminal does not reach it
-                close_fds=True,
-                env=env,
-                cwd=str(sweep.path),
-            )
+        proc = spawn_detached(runner_command(sweep, token, retry_failed), cwd=sweep.path, log_path=sweep.log_path)
     except BaseException:
         sweep.release_runner(token)
         raise
     info = sweep.runner_info() or {}
     if info.get("token") == token and info.get("pid") != proc.pid:
         sweep.hand_over(token, proc.pid)
-    # Reap the child if it ends while we live, so it never lingers as a zombie.
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid

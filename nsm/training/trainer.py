@@ -192,8 +192,10 @@ class Trainer:
         gpu_interval_s: float | None = None,
         backend: str | None = None,
         on_step: Callable[[int, int], None] | None = None,
+        lock: Any = None,
     ):
         self.run_dir = run
+        self._lock = lock  # an nsm.execution RunLock its launcher took; else run() takes one
         self.config = validate_config((config.to_dict() if config else run.config()))
         self.resume_from = Path(resume_from) if resume_from is not None else None
         self._sinks = list(sinks)
@@ -230,6 +232,20 @@ class Trainer:
 
     # -- entry point --------------------------------------------------------
     def run(self) -> Outcome:
+        """Train until finished, interrupted or failed. RunLocked (before anything is
+        written) when another process trains this run."""
+        from nsm.runs import lock as run_lock
+
+        if self._lock is None or not self._lock.held:
+            self._lock = run_lock.acquire(self.run_dir.path, self.run_dir.ref, purpose="train")
+        try:
+            return self._run_locked()
+        finally:
+            # Training is over once the final event is written: a resume may start now,
+            # not only when this process has finished exiting.
+            self._lock.release()
+
+    def _run_locked(self) -> Outcome:
         sampler = None
         try:
             self.run_dir.clear_stop_request()
@@ -298,6 +314,7 @@ class Trainer:
                 config=cfg.to_dict(),
                 environment=environment(self.device),
             )
+            self._restore_best_model()
         else:
             self.bus.emit(
                 ev.RUN_STARTED,
@@ -352,12 +369,84 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
         if "scaler" in blob and self.scaler.is_enabled():
             self.scaler.load_state_dict(blob["scaler"])
+        self._find_best_state(path, blob)
+
+    def _find_best_state(self, path: Path, blob: dict[str, Any]) -> None:
+        """The weights of the best epoch as of the restored checkpoint (`best_state`).
+
+        best_model.pt serves when it is of that epoch. After a resume from an
+        earlier checkpoint it may be of a later, discarded epoch (or moved aside
+        by nsm.runs.timeline.discard_future); then the weights come from the
+        epoch-boundary checkpoint of the best epoch, when the run has it (the
+        restored one or an earlier periodic one), and `_restore_best_model`
+        writes best_model.pt again from that file once the resume is logged.
+        """
+        self._best_source: Path | None = None  # a checkpoint to copy to best_model.pt
+        self._best_note: str | None = None  # a log line for when there is none
+        best = self.best_epoch
+        if best is None:
+            return
         best_path = self.run_dir.path / BEST_FILE
-        if self.best_epoch is not None and best_path.exists():
+        found_epoch = None
+        if best_path.exists():
             try:
-                self.best_state = load_checkpoint(best_path, map_location="cpu")["model"]
+                best_blob = load_checkpoint(best_path, map_location="cpu")
             except CheckpointError as exc:
                 self.bus.emit(ev.LOG, level="warning", message=f"best model unreadable, keeping the current one: {exc}")
+                return
+            found_epoch = best_blob.get("epoch")
+            if found_epoch == best and best_blob.get("step", 0) == 0:
+                self.best_state = best_blob["model"]
+                return
+        # best_model.pt is missing or of another epoch: look for the weights of epoch `best`.
+        candidate = self.run_dir.path / checkpoint_file_name(best)
+        if (int(blob["epoch"]), int(blob["step"])) == (best, 0):
+            candidate, other = path, blob
+        elif candidate.is_file():
+            try:
+                other = load_checkpoint(candidate, map_location="cpu")
+            except CheckpointError:
+                other = {}
+        else:
+            other = {}
+        stop = other.get("early_stop") if isinstance(other.get("early_stop"), dict) else {}
+        if (other.get("epoch"), other.get("step"), stop.get("best_epoch")) == (best, 0, best):
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in other["model"].items()}
+            self._best_source = candidate
+            return
+        was = f"{BEST_FILE} holds epoch {found_epoch}" if found_epoch is not None else f"there is no {BEST_FILE}"
+        self._best_note = (
+            f"the best epoch so far is {best}, but {was} and no checkpoint of epoch {best} is left to restore it from: "
+            f"{BEST_FILE} is written again at the next improvement of the val loss"
+        )
+        if found_epoch is not None:
+            self._best_note += f" (until then it is the one of epoch {found_epoch}, not of this timeline)"
+
+    def _restore_best_model(self) -> None:
+        """After the `resumed` event: write best_model.pt again from the checkpoint
+        `_find_best_state` chose, or say why it cannot be."""
+        source = getattr(self, "_best_source", None)
+        note = getattr(self, "_best_note", None)
+        if note:
+            self.bus.emit(ev.LOG, level="warning", message=note)
+        if source is None:
+            return
+        from nsm.atomic import atomic_write_bytes
+
+        try:
+            data = source.read_bytes()
+            atomic_write_bytes(self.run_dir.path / BEST_FILE, data)
+        except OSError as exc:
+            raise _disk_error(exc, f"could not write {BEST_FILE}", self.last_checkpoint) from None
+        val = self.history.to_dict()["val"]
+        metrics: dict[str, Any] = {}
+        if self.best_epoch in val["epochs"]:
+            i = val["epochs"].index(self.best_epoch)
+            metrics = {f"val_{k}": val[k][i] for k in ("loss", "task_loss", "cycle_loss", "acc")}
+        self.bus.emit(ev.LOG, level="info", message=f"{BEST_FILE} rewritten from {source.name} (best epoch {self.best_epoch})")
+        self.bus.emit(
+            ev.CHECKPOINT, epoch=self.best_epoch, step=0, file=BEST_FILE, kind="best", size=len(data), metrics=metrics
+        )
 
     # -- the loop -----------------------------------------------------------
     def _loop(self) -> Outcome:

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from nsm.runs.lock import RunLocked, adopt_from_env
     from nsm.runs import Run
     from nsm.signals import stop_on_signals
     from nsm.training.trainer import Trainer
@@ -40,10 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         resume_from=resume_from,
         threads=args.threads,
         backend="process",
+        lock=adopt_from_env(run.path),  # the launcher's lock; without one, run() takes its own
     )
 
     stop_on_signals(trainer.request_stop)
-    outcome = trainer.run()
+    try:
+        outcome = trainer.run()
+    except RunLocked as exc:
+        print(f"run {run.name}: {exc}", file=sys.stderr, flush=True)
+        return 2
     print(f"run {run.name}: {outcome}", flush=True)
     return 1 if outcome == "failed" else 0
 

@@ -13,12 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from nsm.runs import RunStore, pid_alive
+from nsm.execution import LocalProcessBackend, RunLocked, plan_resume
+from nsm.runs import Run, RunStore, pid_alive
 from nsm.training.checkpoint import load_checkpoint
-from nsm.training.launch import launch_detached
 from nsm.training.trainer import Trainer
 
 from .helpers import ROOT, metric_rows, tiny_config, wait_for_event, wait_for_exit
+
+
+def launch_detached(run: Run) -> int:
+    pid = LocalProcessBackend().start(run).pid
+    assert pid is not None
+    return pid
 
 
 @pytest.fixture
@@ -30,9 +36,9 @@ def test_a_detached_run_survives_its_parent_and_finishes(store: RunStore) -> Non
     run = store.create_run(tiny_config(epochs=3), name="orphan")
     parent = textwrap.dedent(
         f"""
+        from nsm.execution import LocalProcessBackend
         from nsm.runs import Run
-        from nsm.training.launch import launch_detached
-        print(launch_detached(Run({str(run.path)!r})))
+        print(LocalProcessBackend().start(Run({str(run.path)!r})).pid)
         """
     )
     out = subprocess.run([sys.executable, "-c", parent], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -54,16 +60,21 @@ def test_stop_on_a_detached_run_ends_it_with_a_checkpoint(store: RunStore) -> No
     pid = launch_detached(run)
     wait_for_event(run, lambda e: e["type"] == "progress")
     assert run.status() == "running"
-    from tui.commands.training import request_local_stop
-
-    assert request_local_stop(run) is True  # flag file + SIGTERM to our own worker
+    # A second start of the same run, while the first trains, is refused and names the holder.
+    with pytest.raises(RunLocked, match=f"pid {pid}"):
+        LocalProcessBackend().start(run)
+    with pytest.raises(RunLocked):
+        Trainer(run).run()
+    message = LocalProcessBackend().stop(run)
+    assert "SIGTERM sent" in message  # flag file + SIGTERM to the lock holder, our own worker
     end = wait_for_event(run, lambda e: e["type"] in ("interrupted", "finished", "failed"))
     assert end["type"] == "interrupted", (run.path / "train.log").read_text()
     assert load_checkpoint(run.path / end["checkpoint"])["epoch"] == end["epoch"]
     wait_for_exit(pid)
     assert run.status() == "interrupted"
     # Resuming it detached continues the same log.
-    pid2 = launch_detached(run, resume=True, checkpoint=run.path / end["checkpoint"])
+    pid2 = LocalProcessBackend().resume(plan_resume(run, end["checkpoint"])).pid
+    assert pid2 is not None
     wait_for_event(run, lambda e: e["type"] == "resumed")
     os.kill(pid2, signal.SIGINT)  # SIGINT is a cooperative stop as well
     second = wait_for_event(run, lambda e: e["type"] in ("interrupted", "finished", "failed") and e["seq"] > end["seq"])

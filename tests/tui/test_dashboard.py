@@ -94,10 +94,11 @@ async def test_quick_in_process_run_fills_charts_progress_and_metrics(tmp_path: 
 
 
 async def test_a_burst_of_engine_events_wakes_the_ui_once(tmp_path: Path) -> None:
-    from nsm.runs.events import make_event
+    from nsm.execution import EventSource
     from tui.live_run import LiveRun
 
     app = make_app(tmp_path / "runs")
+    run = RunStore(tmp_path / "runs").create_run(tiny_config(), name="burst")
     inbox = 0
 
     def hook(message) -> None:  # type: ignore[no-untyped-def]
@@ -107,9 +108,11 @@ async def test_a_burst_of_engine_events_wakes_the_ui_once(tmp_path: Path) -> Non
 
     async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
         c = dashboard(app).controller
-        c.mode, c.live = "inprocess", LiveRun("planning/burst")
-        for seq in range(300):  # as the training thread would, faster than the UI drains
-            c._sink(make_event(seq, "progress", epoch=1, step=seq, steps=300))  # noqa: SLF001
+        c.run, c.mode, c.live = run, "inprocess", LiveRun(run.ref)
+        c._source = EventSource.for_viewer(run.events_path)  # noqa: SLF001
+        with run.event_writer() as writer:
+            for seq in range(300):  # as the training thread would: into the log, then the sink
+                c._sink(writer.emit("progress", epoch=1, step=seq, steps=300))  # noqa: SLF001
         await pilot.pause()
         assert inbox == 1
         assert c.live.last_seq == 299 and c.live.progress["step"] == 299
@@ -288,7 +291,7 @@ async def test_attach_without_a_name_and_no_runs_says_so(tmp_path: Path) -> None
 async def test_attach_key_lists_runs_and_follows_the_chosen_one(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     write_run(root, "first-run", epochs_done=10)
-    write_run(root, "second-run", epochs_done=3, outcome="interrupted")
+    write_run(root, "second-run", epochs_done=3, outcome="interrupted", files=("checkpoint_epoch_3_step_2.pt",))
     app = make_app(root)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("escape")
@@ -359,7 +362,7 @@ async def test_a_run_deleted_while_followed_is_reported_not_fatal(tmp_path: Path
 
 
 async def test_a_run_whose_process_vanished_is_shown_stale_and_resumable(tmp_path: Path) -> None:
-    run = write_run(tmp_path / "runs", "lost-run", epochs_done=5, outcome=None)
+    run = write_run(tmp_path / "runs", "lost-run", epochs_done=5, outcome=None, files=("checkpoint_epoch_5.pt",))
     info = {"pid": 999_999_999, "host": this_host(), "started": 1.0, "command": "x", "backend": "process", "log": "train.log"}
     (run.path / "process.json").write_text(json.dumps(info))
     app = make_app(tmp_path / "runs", attach="lost-run")
@@ -509,7 +512,7 @@ async def test_log_scale_and_chart_pages_keys(tmp_path: Path) -> None:
 
 
 async def test_every_dashboard_key_is_in_the_footer_and_the_palette(tmp_path: Path) -> None:
-    write_run(tmp_path / "runs", "fixture-run", epochs_done=3, outcome="interrupted")
+    write_run(tmp_path / "runs", "fixture-run", epochs_done=3, outcome="interrupted", files=("checkpoint_epoch_3_step_2.pt",))
     app = make_app(tmp_path / "runs", attach="fixture-run")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()

@@ -96,3 +96,55 @@ def test_progress_inside_an_epoch() -> None:
 
 def test_durations_read_well() -> None:
     assert [fmt_duration(x) for x in (None, 5, 65, 3725, -1)] == ["-", "5s", "1m05s", "1h02m", "-"]
+
+
+def test_a_rewind_shows_the_checkpoints_state() -> None:
+    """Resumed from epoch 5 after 10 finished epochs: the dashboard is back at epoch 5."""
+    live = LiveRun()
+    evs = prepared(epochs_done=10)
+    live.feed_all(evs)
+    assert live.status == "finished" and live.state().test_acc == 0.861
+    assert live.last_epoch_end["epoch"] == 10 and live.last_eval["epoch"] == 10
+    versions = (live.history_version, live.progress_version, live.status_version)
+    live.feed(make_event(len(evs), "resumed", t=2000.0, checkpoint="checkpoint_epoch_5.pt", epoch=5, step=0, config={"epochs": 10}))
+    assert live.status is None and live.terminal is None
+    assert live.last_epoch_end["epoch"] == 5
+    assert live.last_eval["epoch"] == 4  # evals every 2 epochs: the last one at or before the checkpoint
+    assert live.progress is not None and live.progress["epoch"] == 5
+    assert live.epochs_done() == 5 and live.batch_position() == (0, 6)
+    assert live.latest("elapsed_s") == 30.0  # the numbers of epoch 5, not of epoch 10
+    state = live.state()
+    assert state.epoch == 5 and state.best_epoch == 4 and state.test_acc is None and state.test_loss is None
+    assert live.history()["epochs"] == [1, 2, 3, 4, 5]
+    assert all(a < b for a, b in zip(versions, (live.history_version, live.progress_version, live.status_version)))
+    assert live.logs[-1].text == "resumed from checkpoint_epoch_5.pt: the run goes back to epoch 5 (epochs 6–10 discarded)"
+    # Re-trained epochs replace the discarded ones; a second rewind forgets them too.
+    n = len(evs) + 1
+    live.feed(make_event(n, "epoch_end", t=2001.0, epoch=6, loss=0.5, elapsed_s=36.0))
+    assert live.last_epoch_end["epoch"] == 6 and live.latest("elapsed_s") == 36.0
+    live.feed(make_event(n + 1, "resumed", t=2002.0, checkpoint="checkpoint_epoch_5.pt", epoch=5, step=0))
+    assert live.last_epoch_end["epoch"] == 5
+    assert live.logs[-1].text.endswith("(epoch 6 discarded)")
+
+
+def test_a_resume_from_the_latest_checkpoint_is_no_rewind() -> None:
+    live = LiveRun()
+    evs = prepared(epochs_done=6, outcome="interrupted")
+    live.feed_all(evs)
+    last = live.last_epoch_end
+    live.feed(make_event(len(evs), "resumed", t=2000.0, checkpoint="checkpoint_epoch_6_step_2.pt", epoch=6, step=2))
+    assert live.last_epoch_end is last and live.progress is None and live.status is None
+    assert live.logs[-1].text == "resumed from checkpoint_epoch_6_step_2.pt (epoch 6, step 2)"
+
+
+def test_every_live_run_has_its_own_serial() -> None:
+    import gc
+
+    first = LiveRun()
+    serial = first.serial
+    del first
+    gc.collect()
+    others = [LiveRun() for _ in range(5)]
+    serials = [live.serial for live in others]
+    assert len(set(serials)) == 5 and serial not in serials
+    assert all(s > serial for s in serials)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
+import threading
 import time
 from typing import Any
 
 from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
+from nsm.execution import EventSource, NotStoppable, ResumePlan, backend_for, follow, plan_resume
 from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
 from tui.commands.common import get_run, open_store
@@ -61,14 +62,18 @@ def _create(store: RunStore, cfg: RunConfig, name: str | None) -> Run:
         raise CliError(f"--name: {exc}" if isinstance(exc, RunNameError) else str(exc)) from None
 
 
-def _detach(run: Run, **kwargs: Any) -> int:
-    from nsm.training.launch import launch_detached
+def _detach(run: Run, plan: ResumePlan | None = None) -> int:
+    from nsm.execution import LocalProcessBackend
 
-    pid = launch_detached(run, **kwargs)
-    say(f"started [bold]{run.name}[/] in the background (pid {pid})")
-    say(f"  follow it:  nsm-tui attach {run.name}")
+    backend = LocalProcessBackend()
+    try:
+        execution = backend.resume(plan) if plan is not None else backend.start(run)
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
+    say(f"{'resumed' if plan else 'started'} [bold]{run.name}[/] in the background (pid {execution.pid})" + (f" from {plan.describe()}" if plan else ""))
+    say(f"  follow it:  nsm-tui attach {run.name}   (or: nsm-tui attach {run.name} --headless)")
     say(f"  stop it:    nsm-tui stop {run.name}")
-    say(f"  its output: {run.path / 'train.log'}")
+    say(f"  its output: {run.log_path}")
     return 0
 
 
@@ -79,34 +84,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from tui.commands.modal_backend import resume_remote
 
         return resume_remote(run, args)
-    checkpoint = resume_checkpoint(run, args.checkpoint)
+    plan = resume_plan(run, args.checkpoint)
     if args.detach:
-        return _detach(run, resume=True, checkpoint=checkpoint)
-    return 0 if run_attached(run, checkpoint, json_out=args.json) != "failed" else 1
+        return _detach(run, plan)
+    return 0 if run_attached(run, plan, json_out=args.json) != "failed" else 1
 
 
-def resume_checkpoint(run: Run, chosen: str | None) -> str:
-    """The checkpoint to resume from, or a CliError saying why there is none."""
-    status = run.status()
-    if status == "running":
-        info = run.process_info() or {}
-        raise CliError(f"run {run.name} is still running (pid {info.get('pid', '?')}); stop it first")
-    if chosen is not None:
-        path = run.path / chosen if not os.path.isabs(chosen) else chosen
-        if not os.path.exists(path):
-            names = ", ".join(c.file for c in run.checkpoints()) or "none"
-            raise CliError(f"--checkpoint: {chosen} is not a checkpoint of run {run.name} (it has: {names})")
-        return str(path)
-    if status == "finished":
-        state = run.state()
-        raise CliError(
-            f"run {run.name} already finished ({state.reason or 'completed'} after {state.epoch} epochs); "
-            "pick an earlier point with --checkpoint to train from there again"
-        )
-    latest = run.latest_checkpoint()
-    if latest is None:
-        raise CliError(f"run {run.name} has no checkpoint to resume from; start a new run instead")
-    return str(latest.path)
+def resume_plan(run: Run, chosen: str | None) -> ResumePlan:
+    """The execution layer's resume rules, as a one-line CLI error when they say no."""
+    try:
+        return plan_resume(run, chosen)
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -116,79 +105,112 @@ def cmd_stop(args: argparse.Namespace) -> int:
         from tui.commands.modal_backend import stop_remote
 
         return stop_remote(run, args)
-    status = run.status()
-    if status != "running":
-        raise CliError(f"run {run.name} is not running (status: {status})", code=1)
-    signalled = request_local_stop(run)
-    say(f"asked [bold]{run.name}[/] to stop at the next step" + (" (SIGTERM sent)" if signalled else ""))
+    after = run.state().last_seq
+    try:
+        message = backend_for(run).stop(run, hard=bool(getattr(args, "hard", False)))
+    except NotStoppable as exc:
+        raise CliError(str(exc), code=1) from None
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
+    say(message)
     if args.wait is None:
         return 0
-    end = wait_for_end(run, args.wait)
+    end = wait_for_end(run, args.wait, after_seq=after)
     if end is None:
         raise CliError(f"run {run.name} did not stop within {args.wait:g} s", code=1)
     say(f"run {run.name}: {end['type']}" + (f" (checkpoint {end['checkpoint']})" if end.get("checkpoint") else ""))
     return 0
 
 
-def request_local_stop(run: Run) -> bool:
-    """Flag file (works everywhere) plus SIGTERM when the process is ours and on this host."""
-    from nsm.runs import pid_alive
-    from nsm.runs.process import this_host
-
-    run.request_stop()
-    info = run.process_info() or {}
-    pid = info.get("pid")
-    if info.get("backend") == "process" and info.get("host") == this_host() and pid and pid != os.getpid() and pid_alive(pid):
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-            return True
-        except OSError:
-            return False
-    return False
+def wait_for_end(run: Run, timeout: float, after_seq: int | None = None) -> dict[str, Any] | None:
+    """The run's next terminal event within `timeout` (or what its status says when its trainer is gone)."""
+    start = run.state().last_seq if after_seq is None else after_seq
+    source = EventSource(run.events_path, from_seq=start + 1, condense=("progress", "gpu"))
+    end = follow(source, lambda _e: None, alive=lambda: run.status() == "running", timeout=timeout)
+    if end is not None:
+        _wait_unlocked(run, 10.0)
+    if end is None and run.status() != "running":
+        terminal = [e for e in run.events(start + 1) if e.get("type") in TERMINAL]
+        return terminal[-1] if terminal else {"type": run.status()}
+    return end
 
 
-def wait_for_end(run: Run, timeout: float) -> dict[str, Any] | None:
-    follower = run.follower(from_seq=max(0, run.state().last_seq + 1))
+def _wait_unlocked(run: Run, timeout: float) -> None:
+    # The final event is written a moment before the trainer lets go of the run.
+    from nsm.runs.lock import holder
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in follower.poll():
-            if event.get("type") in TERMINAL:
-                return event
-        if run.status() not in ("running",):
-            terminal = [e for e in run.events() if e.get("type") in TERMINAL]
-            return terminal[-1] if terminal else {"type": run.status()}
-        time.sleep(0.2)
-    return None
+    while holder(run.path) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def cmd_attach_headless(args: argparse.Namespace) -> int:
+    """`nsm-tui attach RUN --headless`: the run's progress as lines here, until it ends.
+    ctrl+c leaves the run alone (it only stops following)."""
+    store = open_store(args)
+    run = get_run(store, args.run)
+    if run.remote_info():
+        from tui.commands.modal_backend import cmd_attach_remote
+
+        return cmd_attach_remote(args)
+    from tui.commands.progress import ProgressView
+
+    json_out = bool(getattr(args, "json", False))
+    view = ProgressView(run.name, quiet=json_out)
+    source = backend_for(run).events(run)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with view:
+            end = follow(source, view.on_event, alive=lambda: run.status() == "running", stop=stop)
+            if end is None and not stop.is_set():
+                # History shown, no final event and nobody trains it: say what it is.
+                view.note(f"run {run.name} is {run.status()} (no final event); resume it with: nsm-tui resume {run.name}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        say(f"stopped following {run.name}; it goes on (nsm-tui attach {run.name} --headless to follow again)")
+        return 0
+    outcome = end["type"] if end else run.status()
+    view.summary(run, outcome, json_out)
+    return 0 if outcome != "failed" else 1
 
 
 # ---------------------------------------------------------------- attached runs
 
 
-def run_attached(run: Run, checkpoint: str | None, json_out: bool = False) -> str:
+def run_attached(run: Run, plan: ResumePlan | None, json_out: bool = False) -> str:
     """Train in this process with a progress display; ctrl+c asks for a cooperative stop."""
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from nsm.training.trainer import Trainer
+    from nsm.execution import InProcessBackend
 
     from tui.commands.progress import ProgressView
 
     view = ProgressView(run.name, quiet=json_out)
-    trainer = Trainer(run, resume_from=checkpoint, sinks=[view.on_event], backend="inprocess")
-    stops = {"n": 0}
+    stops: dict[str, Any] = {"n": 0, "execution": None}
+    backend = InProcessBackend(sinks=(view.on_event,), before_train=lambda ex: stops.update(execution=ex))
 
     def on_signal(signum: int, _frame: object) -> None:
         stops["n"] += 1
-        trainer.request_stop(f"received {signal.Signals(signum).name}")
+        reason = f"received {signal.Signals(signum).name}"
+        if stops["execution"] is not None:
+            stops["execution"].request_stop(reason)
+        else:
+            run.request_stop()  # still loading: the engine reads the flag at its first step
         if stops["n"] == 1:
             view.note("stopping at the next step; a checkpoint will be written (ctrl+c again does not kill it)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with view:
-            outcome = trainer.run()
+            execution = backend.run_here(run, plan)
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+    outcome = execution.outcome or "failed"
     view.summary(run, outcome, json_out)
     return outcome

@@ -1,4 +1,4 @@
-"""Questions the sweep screen asks: stop the queue, quit while it runs in this app."""
+"""Questions the sweep screen asks: stop the queue. (Quitting asks the app's QuitDialog.)"""
 
 from __future__ import annotations
 
@@ -14,16 +14,4 @@ class ConfirmStopSweepDialog(ChoiceDialog[bool]):
             f"Resume {sweep} later with r (or `nsm-tui sweep resume {sweep}`).",
             [(True, "Stop sweep", "y", "error", True), (False, "Keep running", "n", "primary", True)],
             cancel_value=False,
-        )
-
-
-class QuitWithSweepDialog(ChoiceDialog[bool]):
-    def __init__(self, sweep: str) -> None:
-        super().__init__(
-            "A sweep is running in this app",
-            f"Quitting stops {sweep}: its current point writes a checkpoint first, then the app closes. "
-            "Finished points are kept; resume it later (F4, r) or with `nsm-tui sweep resume`.",
-            [(True, "Stop and quit", "y", "error", True), (False, "Stay", "n", "primary", True)],
-            cancel_value=False,
-            note="A sweep started as a detached queue keeps running when the app closes.",
         )

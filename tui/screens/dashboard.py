@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nsm.config import ConfigError, validate_config
+from nsm.execution import resumable_now
 from nsm.runs import Run, RunStoreError
 from nsm.runs.names import RunNameError
 from tui.dialogs.attach_picker import AttachPicker
@@ -276,14 +277,14 @@ class DashboardScreen(Screen[None]):
 
     def _feed_gpu(self, live: Any) -> None:
         fed_for, fed = self._gpu_fed
-        if fed_for != id(live):
+        if fed_for != live.serial:
             fed = 0
         new = live.gpu_version - fed
         if new > 0:
             panel = self.query_one(GpuPanel)
             for _t, sample in list(live.gpu_samples)[-min(new, len(live.gpu_samples)) :]:
                 panel.update_sample(sample)
-        self._gpu_fed = (id(live), live.gpu_version)
+        self._gpu_fed = (live.serial, live.gpu_version)
 
     def _show_failure(self, state: str) -> None:
         banner = self.query_one("#failure", Static)
@@ -370,7 +371,8 @@ class DashboardScreen(Screen[None]):
         if action == "resume":
             # After an out-of-memory failure the same batch size would fail again: b is the way on.
             oom = live is not None and live.oom_batch_size() is not None
-            return c.run is not None and not c.active and not oom and c.state_word() in ("interrupted", "failed", "stale")
+            # The execution layer's rules decide (a finished run needs an explicit checkpoint: F2).
+            return c.run is not None and not c.active and not oom and c.state_word() in ("interrupted", "failed", "stale") and resumable_now(c.run)
         if action == "restart_smaller_batch":
             return bool(live is not None and live.oom_batch_size() and not c.in_process_active)
         if action == "chart_page":
@@ -426,23 +428,27 @@ class DashboardScreen(Screen[None]):
 
     def action_resume(self) -> None:
         c = self.controller
-        run = c.run
-        if run is None:
+        if c.run is None:
             self.notice("attach to a run first (a), then resume it", "warning")
             return
-        backend = self.config_panel.raw_values().get("backend")
-        backend = backend if backend in (IN_PROCESS, "process", "modal") else "process"
+        self.resume_ref(c.run.ref, None)
+
+    def resume_ref(self, ref: str, checkpoint: str | None = None) -> bool:
+        """Continue run `ref` from `checkpoint` (default: its latest) on the run's own backend."""
+        c = self.controller
         try:
-            checkpoint = c.resume(run, backend)
-        except RunStoreError as exc:
+            run = self.context.store.get(ref)
+            chosen = c.resume(run, None, checkpoint)
+        except (RunStoreError, OSError) as exc:
             self.notice(str(exc), "error")
-            return
+            return False
         self._notice = None
         self.context.attached = run.ref
-        name = checkpoint.rsplit("/", 1)[-1]
-        self.log_pane.note(f"resuming {run.ref} from {name} ({'in-process' if backend == IN_PROCESS else 'detached process'})")
+        name = chosen.rsplit("/", 1)[-1]
+        self.log_pane.note(f"resuming {run.ref} from {name} ({c.backend_label() or 'Modal'})")
         self._set_config_open(False)
         self._schedule_render(urgent=True)
+        return True
 
     def action_attach(self) -> None:
         c = self.controller
@@ -554,45 +560,16 @@ class DashboardScreen(Screen[None]):
 
     # ================================================================= quit
     async def confirm_quit(self) -> None:
-        """ctrl+q: quit at once, or ask what to do with the attached run."""
-        c = self.controller
-        if not c.active or c.run is None:
-            self.app.exit()
-            return
-        in_process = c.mode == IN_PROCESS
-
-        def chosen(choice: str | None) -> None:
-            if choice == LEAVE and not in_process:
-                self.app.exit()
-            elif choice == STOP:
-                if in_process:
-                    self._exit_after_run = True
-                    c.stop("the app is quitting")
-                    self.log_pane.note("stopping the run; the app closes once its checkpoint is written")
-                    if not c.in_process_active:
-                        self.app.exit()
-                else:
-                    c.stop("stopped when the app quit")
-                    self.app.exit()
-
-        self.app.push_screen(QuitDialog(c.run.ref, in_process), chosen)
+        """ctrl+q: the app's one quit flow (it asks about everything that trains here)."""
+        await self.app.action_request_quit()  # type: ignore[attr-defined]
 
     def on_terminal_hangup(self) -> None:
-        """The terminal went away (SIGHUP): a detached run keeps going; an in-process one stops cleanly."""
-        c = self.controller
-        if c.in_process_active:
-            self._exit_after_run = True
-            c.stop(HANGUP_REASON)
-        else:
-            self.app.exit()
+        """The terminal went away (SIGHUP): the app exits once what trains here has stopped."""
+        self.app.on_terminal_hangup()  # type: ignore[attr-defined]
 
     def stop_run_for_hangup(self) -> Any:
-        """Called from the SIGHUP handler: only thread-safe steps here."""
-        c = self.controller
-        if not c.in_process_active:
-            return None
-        c.request_in_process_stop(HANGUP_REASON)
-        return c.training_done
+        """Called from the SIGHUP handler: only thread-safe steps here (the session's are)."""
+        return self.app.session.stop_all(HANGUP_REASON)  # type: ignore[attr-defined]
 
     # ======================================================= command palette
     def palette_commands(self) -> list[tuple[str, str, Any]]:

@@ -31,6 +31,7 @@ from nsm.runs import CheckpointInfo, Run, RunIsRunning, RunNotFound, RunStoreErr
 from nsm.runs.compare import config_differences
 from nsm.runs.store import RUNNING
 from tui.dialogs.analysis_dialogs import ConfirmDialog, ExportDialog, InfoDialog, config_diff_table, config_table
+from tui.messages import AttachRun, ResumeRun
 
 REFRESH_S = 2.0
 
@@ -504,70 +505,68 @@ class RunsScreen(Screen[None]):
 
     @work(exclusive=True, group="runs-action")
     async def action_resume(self) -> None:
+        """Resume the run from the checkpoint under the cursor (else its latest), where it trains:
+        the execution layer's rules say whether and from where, its backend says how."""
+        from nsm.execution import IN_PROCESS, MODAL, Backend, backend_for, plan_resume
+
         run = self._need_run()
         if run is None:
             return
-        status = run.status()
-        if status == RUNNING:
-            self.notify(f"{run.ref} is running: attach to it (a) or stop it first", severity="warning")
+        chosen = self._chosen_checkpoint()
+        file = chosen.file if chosen is not None else None
+        backend: Backend
+        try:
+            if run.remote_info() is not None:
+                from remote.backend import ModalBackend
+
+                backend = modal = ModalBackend()
+                # The rules against the volume's files: network calls with deadlines, off the loop.
+                plan = await asyncio.to_thread(modal.plan, run, file)
+            else:
+                backend = backend_for(run)  # the run's config says where it trains
+                plan = plan_resume(run, file)
+        except Exception as exc:  # noqa: BLE001 - NotResumable, RunLocked, ModalError: their own wording
+            self.notify(_one_line(exc), severity="error", timeout=8)
             return
-        checkpoint = self._chosen_checkpoint() or run.latest_checkpoint()
-        if checkpoint is None:
-            self.notify(f"{run.ref} has no checkpoint to resume from", severity="error")
-            return
-        where = f"epoch {checkpoint.epoch}" + (f", step {checkpoint.step}" if checkpoint.step else "")
-        remote = run.remote_info() is not None
-        how = "on Modal" if remote else "as a background process"
-        message = f"Continue {run.ref} from {checkpoint.file} ({where}) {how}, then follow it on the dashboard."
-        if status == "finished":
-            message += "\nThe run has finished: the epochs after this checkpoint are trained again and its results rewritten."
+        where = backend.name
+        how = {
+            IN_PROCESS: "inside this app (its config's in-process backend)",
+            MODAL: "on Modal",
+        }.get(where, "as a background process")
+        message = f"Continue {run.ref} from {plan.describe()} {how}, then follow it on the dashboard."
+        if plan.rewinds:
+            message += (
+                "\nThis goes back to an earlier point: the epochs after this checkpoint are moved aside "
+                "to discarded/ and trained again."
+            )
         ok = await self.app.push_screen_wait(ConfirmDialog("Resume run?", message, "Resume"))
         if not ok:
             return
-        if remote:
-            import asyncio
-
-            from tui.modal_runs import ModalError, resume_modal_run
-
-            try:
-                # Network calls with deadlines of seconds: off the event loop.
-                await asyncio.to_thread(resume_modal_run, run, checkpoint.file)
-            except (ModalError, RunStoreError) as exc:
-                self.notify(f"Could not resume {run.ref} on Modal: {exc}", severity="error")
-                return
-            self.notify(f"Resumed {run.ref} on Modal from {checkpoint.file}")
-            await self.attach_dashboard(run.ref)
+        checkpoint = plan.file if plan.explicit else None
+        if where == IN_PROCESS:
+            # The dashboard owns in-process runs: it resumes this one (the rules are asked again there).
+            self.app.post_message(ResumeRun(run.ref, checkpoint))
             return
-        from nsm.training import launch
-
         try:
-            if run.status() == RUNNING:  # another process got there while we asked
-                raise RunIsRunning(f"{run.ref} started running meanwhile")
-            pid = launch.launch_detached(run, resume=True, checkpoint=checkpoint.path)
-        except (OSError, RunStoreError) as exc:
-            self.notify(f"Could not resume {run.ref}: {exc}", severity="error")
+            # A detached process starts in milliseconds, Modal in seconds: both off the loop.
+            execution = await asyncio.to_thread(backend.resume, plan)
+        except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+            self.notify(f"Could not resume {run.ref}: {_one_line(exc)}", severity="error", timeout=8)
             return
-        self.notify(f"Resumed {run.ref} from {checkpoint.file} (pid {pid})")
-        await self.attach_dashboard(run.ref)
+        how = " on Modal" if where == MODAL else f" (pid {execution.pid})" if execution.pid else ""
+        self.notify(f"Resumed {run.ref} from {plan.file}{how}")
+        self.attach_dashboard(run.ref)
 
-    async def action_attach(self) -> None:
+    def action_attach(self) -> None:
         row = self.current_row()
         if row is None:
             self.notify("No run selected", severity="warning")
             return
-        await self.attach_dashboard(row.ref)
+        self.attach_dashboard(row.ref)
 
-    async def attach_dashboard(self, ref: str) -> None:
-        """Make the dashboard follow run `ref` and show it."""
-        app: Any = self.app
-        app.context.attached = ref
-        await app.switch_mode("dashboard")
-        dashboard = app.get_screen_for_mode("dashboard")
-        attach = getattr(dashboard, "attach_run", None) or getattr(dashboard, "attach_ref", None)
-        if callable(attach):
-            result = attach(ref)
-            if asyncio.iscoroutine(result):
-                await result
+    def attach_dashboard(self, ref: str) -> None:
+        """Make the dashboard follow run `ref` and show it (the app does both)."""
+        self.app.post_message(AttachRun(ref))
 
     def action_show_config(self) -> None:
         run = self._need_run()
@@ -735,7 +734,7 @@ class RunsScreen(Screen[None]):
 KEYS_HELP = """\
 enter      on a run: to its checkpoints; on a checkpoint: evaluate it
 e          evaluate the checkpoint under the cursor (else the run's best_model.pt)
-r          resume from the checkpoint under the cursor (else the latest), detached
+r          resume from the checkpoint under the cursor (else the latest), on the run's backend
 a          attach the dashboard to the run
 c          show the run's config
 space      mark / unmark a run
@@ -749,6 +748,17 @@ s / S      sort by the next column / reverse the order
 R          read the store again now (it refreshes every 2 s by itself)
 tab        move between the filter, the runs and the checkpoints
 """
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line of notification: the rules' and Modal's messages are sentences."""
+    from remote.errors import ModalError
+
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if isinstance(exc, (RunStoreError, ModalError, OSError)):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def export_files(run: Run, fmt: str, folder: Path) -> list[Path]:

@@ -5,19 +5,23 @@ or a JSON list of configs; checked as you type), Queue (pending / running /
 done / failed / stopped, with the current point's epoch and step) and Results
 (sorted by the chosen metric, the best finished point highlighted).
 
-The queue runs as a detached process that outlives the app (default) or in a
-thread of this app. Either way the screen only reads the sweep file and the
-points' runs on a self-rescheduling timer, so it shows a queue started from
-the CLI, another terminal or an earlier session just the same.
+The queue runs as a detached process that outlives the app (default), in a
+thread of this app (registered with the app's session, so quitting asks
+first), or on Modal (points in parallel on GPUs, as `nsm-tui sweep --backend
+modal`). Either way the screen only reads the sweep file and the points' runs
+on a self-rescheduling timer, so it shows a queue started from the CLI,
+another terminal or an earlier session just the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from typing import Any, Callable
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -49,13 +53,21 @@ from nsm.sweeps import (
 )
 from nsm.sweeps.plan import PlanError, SweepPlan, base_from, plan_sweep
 from nsm.sweeps.sweep import validate_sweep_name
+from tui.messages import AttachRun
+from tui.session import SWEEP, Work
 
 REFRESH_S = 0.5
 SWEEP_LIST_EVERY = 10  # ticks between re-reading the list of sweeps
 MODE_KEY = "sweep.mode"
 LAST_CONFIG_KEYS = ("dashboard.last_config", "last_config")
-DETACHED, IN_APP = "process", "inprocess"
-RUN_MODES = (("detached queue (keeps running after the app closes)", DETACHED), ("in this app (a thread)", IN_APP))
+DETACHED, IN_APP, MODAL = "process", "inprocess", "modal"
+RUN_MODES = (
+    ("detached queue (keeps running after the app closes)", DETACHED),
+    ("in this app (a thread)", IN_APP),
+    ("on Modal (points in parallel on GPUs)", MODAL),
+)
+MODAL_PARALLEL_KEY = "sweep.modal_max_parallel"
+MODAL_MAX_PARALLEL = 4  # as `nsm-tui sweep --backend modal` (--max-parallel)
 GRID_ROWS = 3
 FORM_INPUTS = tuple(f"grid-{i}" for i in range(GRID_ROWS)) + ("fixed", "configs", "name")
 BASE_SHOWN = ("epochs", "batch_size", "lr", "cycle_weight", "num_graphs", "device")
@@ -158,6 +170,7 @@ class SweepScreen(Screen[None]):
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("m", "next_metric", "Metric"),
+        Binding("a", "attach", "Attach", show=False, tooltip="follow the highlighted point's run on the dashboard"),
         Binding("n", "show_tab('define')", "New"),
         Binding("1", "show_tab('define')", "Define", show=False),
         Binding("2", "show_tab('queue-tab')", "Queue", show=False),
@@ -191,7 +204,6 @@ class SweepScreen(Screen[None]):
         self.runner: Any = None  # the in-app SweepRunner while it runs
         # Test hook for the in-app runner: (point index, epoch, step) before each step.
         self.step_hook: Callable[[int, int, int], None] | None = None
-        self._quit_after_stop = False
         self._ticks = 0
         self._sweep_names: list[str] = []
         self._queue_key: Any = None
@@ -231,7 +243,7 @@ class SweepScreen(Screen[None]):
                         yield Label("Run", id="mode-label")
                         yield Select(
                             RUN_MODES,
-                            value=mode if mode in (DETACHED, IN_APP) else DETACHED,
+                            value=mode if mode in (DETACHED, IN_APP, MODAL) else DETACHED,
                             allow_blank=False,
                             id="mode",
                             compact=True,
@@ -321,7 +333,12 @@ class SweepScreen(Screen[None]):
     @property
     def run_mode(self) -> str:
         value = self.query_one("#mode", Select).value
-        return str(value) if value in (DETACHED, IN_APP) else DETACHED
+        return str(value) if value in (DETACHED, IN_APP, MODAL) else DETACHED
+
+    @property
+    def modal_max_parallel(self) -> int:
+        value = self.context.settings.get(MODAL_PARALLEL_KEY, MODAL_MAX_PARALLEL)
+        return value if isinstance(value, int) and value >= 1 else MODAL_MAX_PARALLEL
 
     def _update_plan(self) -> SweepPlan | None:
         """Check the form as typed: the plan line says what will run or what is wrong."""
@@ -350,7 +367,8 @@ class SweepScreen(Screen[None]):
             line.add_class("-error")
             return None
         self.plan = plan
-        line.update(f"→ {plan.describe()}; {len(plan.configs)} new run(s) in {self.context.store.root}")
+        where = f" (on Modal, at most {self.modal_max_parallel} at once)" if self.run_mode == MODAL else ""
+        line.update(f"→ {plan.describe()}; {len(plan.configs)} new run(s) in {self.context.store.root}{where}")
         line.remove_class("-error")
         return plan
 
@@ -436,6 +454,12 @@ class SweepScreen(Screen[None]):
             self.notify(f"cannot start: {self._plan_error}", severity="error")
             return
         name = self.query_one("#name", Input).value.strip() or None
+        if self.run_mode == MODAL:
+            self._create_on_modal(plan, name)
+            return
+        self._create_and_start(plan, name)
+
+    def _create_and_start(self, plan: SweepPlan, name: str | None) -> None:
         try:
             sweep = create_sweep(self.context.store, plan.configs, name=name, axes=plan.axes, metric=self.metric)
         except (SweepError, RunStoreError, OSError) as exc:
@@ -493,6 +517,19 @@ class SweepScreen(Screen[None]):
         self.notify(f"stopping {sweep.name} after a checkpoint of its current point; finished points are kept")
         self.refresh_now()
 
+    def action_attach(self) -> None:
+        """Follow the highlighted point's run on the dashboard (F1)."""
+        snap = self.snap
+        table = self.query_one("#queue", DataTable)
+        if snap is None or not snap.points or table.row_count == 0:
+            self.notify("no point to follow: pick a sweep first", severity="warning")
+            return
+        view = snap.points[min(max(table.cursor_row, 0), len(snap.points) - 1)]
+        if view.missing or not view.run.exists():
+            self.notify(f"point {view.number} has no run yet (its directory is made when it starts)", severity="warning")
+            return
+        self.app.post_message(AttachRun(view.point.run))
+
     def action_next_metric(self) -> None:
         names = list(METRICS)
         self.query_one("#metric", Select).value = names[(names.index(self.metric) + 1) % len(names)]
@@ -511,12 +548,15 @@ class SweepScreen(Screen[None]):
             ("Sweep: stop", "stop the running sweep after a checkpoint (asks first)", self.action_stop),
             ("Sweep: resume", "run the rest of the chosen sweep", self.action_resume),
             ("Sweep: next metric", "sort the results by the next metric", self.action_next_metric),
+            ("Sweep: follow point", "the highlighted point's run on the dashboard (a)", self.action_attach),
         ]
 
     # =========================================================== the queue
     def _start_queue(self, sweep: Sweep) -> None:
         if self.run_mode == IN_APP:
             self._start_in_app(sweep)
+        elif self.run_mode == MODAL:
+            self._start_on_modal(sweep)
         else:
             self._start_detached(sweep)
         self.refresh_now()
@@ -543,17 +583,71 @@ class SweepScreen(Screen[None]):
             sweep, mode="tui", backend="inprocess", on_point=on_point, threads=threads, step_hook=self.step_hook
         )
         runner = self.runner
-        self.run_worker(lambda: self._run_in_thread(runner), thread=True, exit_on_error=False, group="sweep", name=f"sweep {sweep.name}")
+        # It trains in this process: the app's session knows, so quit and SIGHUP stop it first.
+        done = threading.Event()
+        self.app.session.add(Work(SWEEP, f"sweep {sweep.name}", stop=runner.request_stop, done=done))  # type: ignore[attr-defined]
+        self.run_worker(
+            lambda: self._run_in_thread(runner, done), thread=True, exit_on_error=False, group="sweep", name=f"sweep {sweep.name}"
+        )
         self.notify(f"{sweep.name} runs in this app; quitting stops it after a checkpoint")
 
-    def _run_in_thread(self, runner: Any) -> None:
+    def _run_in_thread(self, runner: Any, done: threading.Event) -> None:
         try:
-            outcome, error = runner.run(), None
+            try:
+                outcome, error = runner.run(), None
+            except SweepError as exc:
+                outcome, error = "error", str(exc)
+            except Exception as exc:  # shown to the user; the app keeps going
+                outcome, error = "error", f"{type(exc).__name__}: {exc}"
+            self.post_message(self.QueueEnded(runner.sweep.name, outcome, error))
+        finally:
+            done.set()
+
+    # ---------------------------------------------------------------- Modal
+    # Every Modal call has a deadline of seconds: too long for the event loop, so
+    # these run in threads, and any failure is one line of notification.
+    @work(group="sweep-modal", exclusive=True, exit_on_error=False)
+    async def _create_on_modal(self, plan: SweepPlan, name: str | None) -> None:
+        """No token is a set-up problem: say so before any run is written (as the CLI does)."""
+        problem = await asyncio.to_thread(_modal_token_problem)
+        if problem is not None:
+            self.notify(f"cannot start on Modal: {problem}", severity="error", timeout=10)
+            return
+        self._create_and_start(plan, name)
+
+    @work(group="sweep-modal", exclusive=True, exit_on_error=False)
+    async def _start_on_modal(self, sweep: Sweep) -> None:
+        try:
+            snap = snapshot(sweep)
         except SweepError as exc:
-            outcome, error = "error", str(exc)
-        except Exception as exc:  # shown to the user; the app keeps going
-            outcome, error = "error", f"{type(exc).__name__}: {exc}"
-        self.post_message(self.QueueEnded(runner.sweep.name, outcome, error))
+            self.notify(f"could not start {sweep.name} on Modal: {exc}", severity="error")
+            return
+        runs = [view.run for view in snap.remaining if not view.missing]
+        # A point that began training here has its checkpoints here, not on the volume.
+        local = [run for run in runs if run.remote_info() is None and run.status() != "created"]
+        runs = [run for run in runs if run not in local]
+        if local:
+            names = ", ".join(run.name for run in local)
+            self.notify(
+                f"{names} began training on this machine: resume {'it' if len(local) == 1 else 'them'} "
+                "detached or in this app (choose that run mode, then r)",
+                severity="warning",
+                timeout=10,
+            )
+        if not runs:
+            if not local:
+                self.notify(f"nothing to send to Modal: {snap.summary()}", severity="information")
+            return
+        parallel = self.modal_max_parallel
+        self.notify(f"sending {len(runs)} point(s) of {sweep.name} to Modal (at most {parallel} at once)…")
+        try:
+            started = await asyncio.to_thread(_send_to_modal, runs, parallel)
+        except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+            self.notify(f"could not start {sweep.name} on Modal: {_one_line(exc)}", severity="error", timeout=10)
+            self.refresh_now()
+            return
+        self.notify(f"{sweep.name}: {started} point(s) train on Modal; they keep going if you close the app")
+        self.refresh_now()
 
     def on_sweep_screen_point_changed(self, message: PointChanged) -> None:
         self.refresh_now()
@@ -567,32 +661,10 @@ class SweepScreen(Screen[None]):
         else:
             self.notify(f"sweep {message.sweep} finished")
         self.refresh_now()
-        if self._quit_after_stop:
-            await self._quit_via_dashboard()
 
     async def confirm_quit(self) -> None:
-        """ctrl+q: a queue running in this app stops (with a checkpoint) before the app closes."""
-        runner = self.runner
-        if runner is None:
-            await self._quit_via_dashboard()
-            return
-        from tui.dialogs.sweep_dialogs import QuitWithSweepDialog
-
-        def chosen(stop: bool | None) -> None:
-            if stop and self.runner is not None:
-                self._quit_after_stop = True
-                self.runner.request_stop("the app is quitting")
-                self.notify("stopping the sweep; the app closes once the checkpoint is written")
-
-        self.app.push_screen(QuitWithSweepDialog(runner.sweep.name), chosen)
-
-    async def _quit_via_dashboard(self) -> None:
-        dashboard = self.app.get_screen_for_mode("dashboard")  # type: ignore[attr-defined]
-        handler = getattr(dashboard, "confirm_quit", None)
-        if handler is not None:
-            await handler()
-        else:
-            self.app.exit()
+        """ctrl+q: the app's one quit flow (an in-app queue is in its session)."""
+        await self.app.action_request_quit()  # type: ignore[attr-defined]
 
     # ============================================================ refreshing
     def _tick(self) -> None:
@@ -725,6 +797,48 @@ class SweepScreen(Screen[None]):
             cells = table.get_row(row_key)
             out.append({"number": int(str(cells[1])), "best": str(cells[0]) == "★", "style": str(cells[1].style) if isinstance(cells[1], Text) else ""})
         return out
+
+
+def _modal_token_problem() -> str | None:
+    """Why Modal cannot be used from here (no token, no client), or None. Called in a thread."""
+    try:
+        from tui import modal_runs
+
+        modal_runs.client().check_token()
+    except Exception as exc:  # noqa: BLE001 - ModalNotConfigured, ImportError: one line each
+        return _one_line(exc)
+    return None
+
+
+def _send_to_modal(runs: list[Any], max_parallel: int) -> int:
+    """Send a sweep's remaining points to Modal (as `nsm-tui sweep --backend modal`): points
+    never started go out together, at most `max_parallel` at once; a point stopped on Modal
+    resumes there from its latest checkpoint. Returns how many went. Called in a thread."""
+    from remote.backend import ModalBackend
+    from tui import modal_runs
+
+    client = modal_runs.client()
+    client.check_token()
+    fresh = [run for run in runs if run.remote_info() is None]
+    stopped = [run for run in runs if run.remote_info() is not None]
+    if fresh:
+        modal_runs.start_existing_on_modal(fresh, max_parallel=max_parallel, modal=client)
+    backend = ModalBackend(client)
+    for run in stopped:
+        backend.resume(backend.plan(run))
+    return len(fresh) + len(stopped)
+
+
+def _one_line(exc: BaseException) -> str:
+    """A user-facing sentence for a notification: the error's own first line."""
+    from remote.errors import ModalError, describe_exception
+
+    if isinstance(exc, (ModalError, RunStoreError, SweepError)):
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    if isinstance(exc, ImportError):
+        return "the Modal client is not installed (pip install modal)"
+    return describe_exception(exc)
 
 
 def _fill_table(table: DataTable, columns: list[str], rows: list[tuple[str, list[Any]]], shape: Any, owner: str) -> Any:

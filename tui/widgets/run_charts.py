@@ -131,8 +131,8 @@ class ChartDeck(Grid, can_focus=True):
 
     def show(self, live: LiveRun) -> None:
         """Hand the charts the run's data, where it changed since the last call."""
-        if self._run_id != id(live):
-            self._run_id = id(live)
+        if self._run_id != live.serial:
+            self._run_id = live.serial
             self._history_version = self._gpu_version = -1
         if live.history_version != self._history_version:
             self._history_version = live.history_version

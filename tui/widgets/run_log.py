@@ -38,9 +38,10 @@ class RunLogPane(RichLog):
         self._write(Text(text, style=LEVEL_STYLES.get(level, "")))
 
     def show(self, live: LiveRun) -> None:
-        if self._run_id != id(live):
+        # serial, not id(): a new LiveRun may get the address of one already collected.
+        if self._run_id != live.serial:
             self.clear_run()
-            self._run_id = id(live)
+            self._run_id = live.serial
         new = live.log_count - self._shown
         if new <= 0:
             return

@@ -53,7 +53,7 @@ class ProgressPanel(Static):
         self.update(self._idle())
 
     def show(self, live: LiveRun) -> None:
-        key = (id(live), live.progress_version, live.status_version)
+        key = (live.serial, live.progress_version, live.status_version)
         if key == self._version:
             return
         self._version = key
@@ -109,7 +109,7 @@ class MetricsPanel(Static):
         self.update(self._idle())
 
     def show(self, live: LiveRun) -> None:
-        key = (id(live), live.progress_version, self.size.width)
+        key = (live.serial, live.progress_version, self.size.width)
         if key == self._version:
             return
         self._version = key

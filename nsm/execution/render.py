@@ -1,0 +1,130 @@
+"""One renderer: an event becomes the same line of text in every viewer.
+
+The dashboard's log pane, the CLI's attached progress, `attach --headless`,
+Modal's attach and a sweep's runner all print what `render` returns, so a
+run reads the same wherever it is watched. Every field is read defensively:
+a log written by another version (or damaged) renders, it never raises.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nsm.runs import events as ev
+
+# What each kind of line is, so that a viewer can leave some out: the
+# dashboard draws epochs as charts and has no use for their lines.
+MILESTONE, EPOCH, DETAIL = "milestone", "epoch", "detail"
+
+
+@dataclass(frozen=True)
+class Line:
+    level: str  # info / event / warning / error
+    text: str
+    kind: str = MILESTONE
+
+
+def number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def fmt_num(x: Any, digits: int = 4) -> str:
+    v = number(x)
+    if v is None:
+        return "-"
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.2e}"
+    return f"{v:.{digits}f}"
+
+
+def fmt_duration(seconds: Any) -> str:
+    s = number(seconds)
+    if s is None or s < 0:
+        return "-"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _int(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def render(e: dict[str, Any]) -> list[Line]:
+    """The lines an event shows as (none for progress and GPU samples)."""
+    kind = e.get("type")
+    if kind == ev.RUN_STARTED:
+        parts = [f"run started: {e.get('run') or ''}".rstrip(": ")]
+        if _int(e.get("params")) is not None:
+            parts.append(f"{e['params']:,} params")
+        if _int(e.get("train_size")) is not None:
+            parts.append(f"{e['train_size']} train graphs")
+        config = e.get("config") if isinstance(e.get("config"), dict) else {}
+        epochs = _int(e.get("epochs")) or _int(config.get("epochs"))
+        if epochs:
+            steps = _int(e.get("steps_per_epoch"))
+            parts.append(f"{epochs} epochs" + (f" of {steps} steps" if steps else ""))
+        env = e.get("environment") if isinstance(e.get("environment"), dict) else {}
+        parts.append(f"device {env.get('device', '?')}")
+        return [Line("event", " · ".join(parts))]
+    if kind == ev.RESUMED:
+        return [Line("event", f"resumed from {e.get('checkpoint')} (epoch {e.get('epoch')}, step {e.get('step')})")]
+    if kind == ev.EPOCH_END:
+        text = f"epoch {e.get('epoch')}: loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)} cycle {fmt_num(e.get('cycle_loss'))}"
+        text += f" lr {fmt_num(e.get('lr'))}" if number(e.get("lr")) is not None else ""
+        if number(e.get("graphs_per_s")) is not None:
+            text += f" · {e['graphs_per_s']:.0f} graphs/s"
+        return [Line("info", text, EPOCH)]
+    if kind == ev.EVAL:
+        if e.get("split", "val") != "val":
+            return []
+        best = " — new best" if e.get("is_best") else ""
+        return [Line("event", f"epoch {e.get('epoch')}: val loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)}{best}")]
+    if kind == ev.CHECKPOINT:
+        step = _int(e.get("step")) or 0
+        where = f"epoch {e.get('epoch')}" + (f", step {step}" if step else "")
+        return [Line("event", f"saved {e.get('file')} ({e.get('kind')}, {where})", DETAIL if e.get("kind") == "best" else MILESTONE)]
+    if kind == ev.LOG:
+        level = e.get("level") if e.get("level") in ("info", "warning", "error") else "info"
+        return [Line(level, str(e.get("message", "")))]
+    if kind == ev.FINISHED:
+        test = e.get("test") if isinstance(e.get("test"), dict) else {}
+        return [
+            Line(
+                "event",
+                f"finished ({e.get('reason') or 'completed'}) after {e.get('epochs_done')} epochs: "
+                f"test acc {fmt_num(test.get('acc'), 3)}, loss {fmt_num(test.get('loss'))}, "
+                f"in {fmt_duration(e.get('total_time_s'))}",
+            )
+        ]
+    if kind == ev.INTERRUPTED:
+        return [
+            Line(
+                "warning",
+                f"interrupted at epoch {e.get('epoch')}, step {e.get('step')} ({e.get('reason') or 'stop requested'}); "
+                f"checkpoint {e.get('checkpoint')}",
+            )
+        ]
+    if kind == ev.FAILED:
+        lines = [Line("error", f"failed: {failure_text(e)}")]
+        if e.get("hint"):
+            lines.append(Line("error", f"hint: {e.get('hint')}"))
+        return lines
+    return []
+
+
+def failure_text(e: dict[str, Any]) -> str:
+    return str(e.get("error") or e.get("error_type") or "the run failed")
+
+
+def render_text(e: dict[str, Any], *, epochs: bool = True) -> list[str]:
+    """Plain lines for a terminal or a log file (`epochs=False` leaves epoch lines out)."""
+    return [line.text for line in render(e) if epochs or line.kind != EPOCH]

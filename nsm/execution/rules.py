@@ -1,0 +1,161 @@
+"""What may be resumed from where, and what may be stopped: one set of rules, one wording.
+
+The CLI, every screen and the Modal backend ask these functions, so a finished
+run, an earlier checkpoint or a missing one reads the same everywhere:
+- a run another process trains (its lock is held) is never resumed;
+- a finished run is resumed only from a checkpoint chosen explicitly (going
+  back to an earlier point and training from there again);
+- an unfinished run resumes from its latest checkpoint unless told otherwise;
+- a checkpoint that is not the latest rewinds the run: the files of the
+  discarded future are moved aside before training goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from nsm.runs import lock as run_lock
+from nsm.runs import Run
+from nsm.runs.checkpoints import BEST, CheckpointInfo, latest_checkpoint, parse_checkpoint_name
+from nsm.runs.errors import RunStoreError
+
+
+class NotResumable(RunStoreError):
+    """The run cannot be resumed as asked; the message says why and what to do."""
+
+
+class NotStoppable(RunStoreError):
+    """Nothing of this run is training; the message gives its status."""
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    run: Run
+    file: str  # the checkpoint's file name
+    path: Path | None  # local path (None for a checkpoint that lives only on the Modal volume)
+    epoch: int | None
+    step: int
+    latest: bool  # the furthest point the run reached: nothing is discarded
+    explicit: bool  # chosen by the user
+
+    @property
+    def rewinds(self) -> bool:
+        return not self.latest
+
+    def describe(self) -> str:
+        where = f"epoch {self.epoch}" + (f", step {self.step}" if self.step else "") if self.epoch is not None else "its best model"
+        return f"{self.file} ({where})"
+
+
+def check_not_training(run: Run, *, what: str = "resume") -> None:
+    """Raise RunLocked / NotResumable when the run is training somewhere."""
+    holder = run_lock.holder(run.path)
+    if holder is not None:
+        raise run_lock.RunLocked(run.ref, holder)
+    status = run.status()
+    if status == "running":
+        info = run.process_info() or {}
+        where = f" (pid {info['pid']} on {info.get('host')})" if info.get("pid") else ""
+        remote = " on Modal" if run.remote_info() is not None else ""
+        raise NotResumable(f"run {run.name} is still running{remote}{where}; stop it first (nsm-tui stop {run.name}) before you {what} it")
+
+
+def plan_resume(
+    run: Run,
+    checkpoint: str | os.PathLike[str] | None = None,
+    *,
+    available: Iterable[str] | None = None,
+) -> ResumePlan:
+    """The checkpoint to continue `run` from, or NotResumable / RunLocked saying why not.
+
+    `available` names the checkpoint files when they are not in the local
+    folder (a Modal run's volume); by default the run's own folder is read.
+    """
+    check_not_training(run)
+    local = run.checkpoints()
+    if available is not None:
+        names = sorted(set(available) | {c.file for c in local})
+        infos = [_info_for(run, name, local) for name in names if parse_checkpoint_name(name) is not None]
+    else:
+        infos = local
+    furthest = latest_checkpoint(infos)
+    if checkpoint is not None:
+        chosen = _find(run, infos, checkpoint)
+        return _plan(run, chosen, furthest, explicit=True)
+    if run.status() == "finished":
+        state = run.state()
+        raise NotResumable(
+            f"run {run.name} already finished ({state.reason or 'completed'} after {state.epoch} epochs); "
+            "to train from an earlier point again, pick one of its checkpoints "
+            f"(nsm-tui resume {run.name} --checkpoint FILE, or r on a checkpoint in the runs screen)"
+        )
+    if furthest is None:
+        raise NotResumable(f"run {run.name} has no checkpoint to resume from; start a new run instead")
+    return _plan(run, furthest, furthest, explicit=False)
+
+
+def resumable_now(run: Run) -> bool:
+    """Would a plain resume (latest checkpoint) be allowed? For hiding a key, never raises."""
+    try:
+        plan_resume(run)
+        return True
+    except RunStoreError:
+        return False
+    except OSError:
+        return False
+
+
+def _find(run: Run, infos: list[CheckpointInfo], checkpoint: str | os.PathLike[str]) -> CheckpointInfo:
+    text = os.fspath(checkpoint)
+    name = os.path.basename(text)
+    if os.path.isabs(text) and Path(text).parent != run.path:
+        raise NotResumable(f"--checkpoint: {text} is not in the folder of run {run.name} ({run.path})")
+    for info in infos:
+        if info.file == name:
+            return info
+    names = ", ".join(c.file for c in infos) or "none"
+    raise NotResumable(f"--checkpoint: {name} is not a checkpoint of run {run.name} (it has: {names})")
+
+
+def _plan(run: Run, chosen: CheckpointInfo, furthest: CheckpointInfo | None, *, explicit: bool) -> ResumePlan:
+    latest = furthest is None or chosen.file == furthest.file or (
+        chosen.epoch is not None and furthest.epoch is not None and chosen.position >= furthest.position
+    )
+    path = chosen.path if chosen.path is not None and chosen.path.exists() else None
+    return ResumePlan(run, chosen.file, path, chosen.epoch, chosen.step, latest=latest, explicit=explicit)
+
+
+def _info_for(run: Run, name: str, local: list[CheckpointInfo]) -> CheckpointInfo:
+    for info in local:
+        if info.file == name:
+            return info
+    kind, epoch, step = parse_checkpoint_name(name)  # type: ignore[misc]
+    return CheckpointInfo(name, run.path / name, epoch, step, kind if kind != BEST else BEST, 0, 0.0)
+
+
+# ------------------------------------------------------------------ stop
+
+
+@dataclass(frozen=True)
+class StopTarget:
+    run: Run
+    pid: int | None  # a local process that may be signalled (this host, holds the lock)
+    remote: bool  # a Modal run: the stop goes through Modal
+
+
+def plan_stop(run: Run) -> StopTarget:
+    """Who to ask to stop, or NotStoppable naming the run's status."""
+    holder = run_lock.holder(run.path)
+    remote = run.remote_info() is not None
+    if holder is not None:
+        from nsm.runs.process import this_host
+
+        pid = holder.pid if holder.host in (None, this_host()) and holder.pid and holder.pid != os.getpid() else None
+        return StopTarget(run, pid, remote)
+    status = run.status()
+    if status != "running":
+        raise NotStoppable(f"run {run.name} is not running (status: {status})")
+    return StopTarget(run, None, remote)
