@@ -19,8 +19,8 @@ from nsm.runs import Run
 from nsm.runs.checkpoints import BEST_FILE
 from nsm.runs.compare import CRITERIA, Comparison, build_comparison, differences_table, metrics_table
 from nsm.runs.export import ExportError, run_results
-from tui.console import fmt
-from tui.widgets.chart import render_to_text
+from tui.formatting import fmt
+from tui.plot_text import render_to_text
 
 CHART_W, CHART_H = 72, 16
 # Plain text has no colour: overlaid series differ by their marker.

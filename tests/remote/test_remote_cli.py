@@ -18,7 +18,7 @@ from nsm.runs import Run, RunStore
 from remote.client import ModalClient
 from tests.training.helpers import tiny_config
 from tui import cli
-from tui.commands import modal_backend
+from tui.cli import modal_backend
 from tui.modal_runs import MirrorThread
 
 from fake_modal import FakeModal

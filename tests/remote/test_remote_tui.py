@@ -106,9 +106,9 @@ async def test_the_dashboard_starts_and_stops_a_modal_run_with_its_keys(
         mirrors.append(MirrorThread(run, modal=client, **FAST).start())
         return 4242
 
-    monkeypatch.setattr("tui.modal_runs.client", lambda: client)
+    monkeypatch.setattr("remote.backend.shared_client", lambda: client)
     monkeypatch.setattr("remote.launch.start_mirror_process", mirror_thread)
-    monkeypatch.setattr("tui.modal_runs.start_mirror_process", mirror_thread)
+    monkeypatch.setattr("remote.backend.start_mirror_process", mirror_thread)
     monkeypatch.setattr("remote.launch.mirror_running", lambda run: any(m.run == run and not m.done.is_set() for m in mirrors), raising=False)
     fake.trainer_options = {"on_step": lambda epoch, step: time.sleep(0.01)}
     app = make_app(store, tmp_path, attach=None)

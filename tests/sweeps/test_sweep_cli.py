@@ -13,8 +13,8 @@ import pytest
 from nsm.runs import RunStore
 from nsm.sweeps import DONE, STOPPED, get_sweep, snapshot
 from tui.cli import Parser
-from tui.commands.sweeps import add_sweep_parser, cmd_sweep
-from tui.console import CliError
+from tui.cli.sweeps import add_sweep_parser, cmd_sweep
+from tui.cli.console import CliError
 
 from .helpers import grid_sweep
 

@@ -51,7 +51,7 @@ def test_a_detached_queue_stops_on_request_and_a_new_runner_resumes_it(store: Ru
 
 
 def test_all_domains_queue_one_run_each_and_say_where_to_follow(store: RunStore, capsys: pytest.CaptureFixture[str]) -> None:
-    from tui.commands.sweeps import start_detached_queue
+    from tui.cli.sweeps import start_detached_queue
 
     assert start_detached_queue(store, [tiny(domain=d, epochs=1) for d in DOMAINS], label="all domains") == 0
     out = capsys.readouterr().out

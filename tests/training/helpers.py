@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -53,6 +54,21 @@ def wait_for_exit(pid: int, timeout: float = 60.0) -> None:
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(pid), f"process {pid} still alive after {timeout} s"
+    # A killed process whose leader is a zombie may still have threads exiting, and
+    # its files (the run lock) stay open until the last one is gone and it is reaped.
+    while os.path.exists(f"/proc/{pid}/task") and len(os.listdir(f"/proc/{pid}/task")) > 0 and time.monotonic() < deadline:
+        if _zombie_only(pid):
+            break
+        time.sleep(0.05)
+
+
+def _zombie_only(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = [open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0] for t in tasks]
+    except OSError:
+        return True
+    return all(s in ("Z", "X") for s in states) and len(tasks) <= 1
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

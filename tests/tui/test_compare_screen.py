@@ -162,8 +162,8 @@ async def test_an_empty_store_shows_every_domain_missing(tmp_path: Path) -> None
 
 
 def test_compare_command_prints_the_table_and_writes_the_report(store: RunStore, tmp_path: Path, capsys) -> None:
-    from tui.commands.compare import cmd_compare
-    from tui.console import CliError
+    from tui.cli.compare import cmd_compare
+    from tui.cli.console import CliError
 
     base = dict(runs_dir=str(store.root), runs=[], by="test_acc", out=None)
     assert cmd_compare(argparse.Namespace(**base, format="table")) == 0

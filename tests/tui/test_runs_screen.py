@@ -260,39 +260,67 @@ async def test_attach_points_the_dashboard_at_the_run(store: RunStore) -> None:
         assert app.context.attached == "kg/paused"
 
 
-async def test_resume_launches_a_detached_process_from_the_chosen_checkpoint(store: RunStore, monkeypatch) -> None:
-    from nsm.training import launch
+def record_resumes(monkeypatch) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Resumes on the detached-process backend, recorded instead of launched (the runs here are stand-ins)."""
+    from nsm.execution import Execution, LocalProcessBackend
 
     calls: list[tuple] = []
-    monkeypatch.setattr(launch, "launch_detached", lambda run, **kw: calls.append((run.ref, kw)) or 4242)
+
+    def resume(self, plan, *, threads=None):  # type: ignore[no-untyped-def]
+        calls.append((plan.run.ref, plan.file, plan.explicit, plan.rewinds))
+        return Execution(plan.run, "process", pid=4242, checkpoint=plan.file)
+
+    monkeypatch.setattr(LocalProcessBackend, "resume", resume)
+    return calls
+
+
+async def test_resume_follows_the_rules_and_the_runs_backend_from_the_chosen_checkpoint(store: RunStore, monkeypatch) -> None:
+    calls = record_resumes(monkeypatch)
     app = analysis_app(store.root)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_runs(app, pilot)
         await move_to(screen, pilot, "paused")
         await pilot.press("r")
         await wait_for_screen(app, pilot, ConfirmDialog)
-        assert "checkpoint_epoch_5.pt" in widget_text(app.screen.query_one("#confirm-message"))
+        message = widget_text(app.screen.query_one("#confirm-message"))
+        assert "checkpoint_epoch_5.pt (epoch 5)" in message and "as a background process" in message
+        assert "discarded/" not in message  # the latest checkpoint: nothing is rewound
         await pilot.press("n")
         await settle(app, pilot)
         assert calls == []
 
-        # Choose an older checkpoint in the checkpoint table, then resume from it.
+        # Choose another checkpoint in the checkpoint table, then resume from it (the best
+        # model is from epoch 5 too: the furthest point, so nothing is rewound).
         await pilot.press("enter")
         await pilot.press("down")
         assert screen.current_checkpoint_file() == "checkpoint_epoch_5.pt"
         await pilot.press("up")
         await pilot.press("r")
         await wait_for_screen(app, pilot, ConfirmDialog)
+        message = widget_text(app.screen.query_one("#confirm-message"))
+        assert "best_model.pt (epoch 5)" in message and "discarded/" not in message
         await pilot.press("y")
         await settle(app, pilot)
-        assert calls == [("kg/paused", {"resume": True, "checkpoint": store.get("paused").path / "best_model.pt"})]
+        assert calls == [("kg/paused", "best_model.pt", True, False)]
+        assert any("Resumed kg/paused from best_model.pt (pid 4242)" in n for n in notifications(app))
         assert app.current_mode == "dashboard" and app.context.attached == "kg/paused"
 
 
-async def test_resume_is_refused_while_the_run_is_running(store: RunStore, monkeypatch) -> None:
-    from nsm.training import launch
+async def test_resume_of_a_finished_run_needs_a_chosen_checkpoint(store: RunStore, monkeypatch) -> None:
+    calls = record_resumes(monkeypatch)
+    app = analysis_app(store.root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_runs(app, pilot)
+        await move_to(screen, pilot, "alpha")
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert app.screen is screen and calls == []
+        # The rules' own words (nsm.execution.rules), the same as the CLI's.
+        assert any("run alpha already finished" in n and "pick one of its checkpoints" in n for n in notifications(app))
 
-    monkeypatch.setattr(launch, "launch_detached", lambda *a, **k: pytest.fail("must not launch"))
+
+async def test_resume_is_refused_while_the_run_is_running(store: RunStore, monkeypatch) -> None:
+    calls = record_resumes(monkeypatch)
     running = write_run(store, "live", domain="kg", epochs=10, epochs_done=2, outcome=None, started=time.time())
     running.write_process_info(os.getpid(), "process", "python -m nsm.training.worker")
     app = analysis_app(store.root)
@@ -301,8 +329,73 @@ async def test_resume_is_refused_while_the_run_is_running(store: RunStore, monke
         await move_to(screen, pilot, "live")
         await pilot.press("r")
         await settle(app, pilot)
-        assert app.screen is screen
-        assert any("live is running" in n for n in notifications(app))
+        assert app.screen is screen and calls == []
+        assert any("run live is still running" in n and "stop it first" in n for n in notifications(app))
+
+
+async def test_an_in_process_resume_is_handed_to_the_dashboard(store: RunStore, monkeypatch) -> None:
+    from tui.screens.dashboard import DashboardScreen
+
+    calls = record_resumes(monkeypatch)
+    write_run(store, "here", domain="kg", epochs=10, epochs_done=5, outcome="interrupted", save_every=5, backend="inprocess")
+    handed: list[tuple] = []
+    monkeypatch.setattr(DashboardScreen, "resume_ref", lambda self, ref, checkpoint=None: handed.append((ref, checkpoint)) or True)
+    app = analysis_app(store.root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_runs(app, pilot)
+        await move_to(screen, pilot, "here")
+        await pilot.press("r")
+        await wait_for_screen(app, pilot, ConfirmDialog)
+        assert "inside this app" in widget_text(app.screen.query_one("#confirm-message"))
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert handed == [("kg/here", None)] and calls == []  # the latest checkpoint: none named
+        assert app.current_mode == "dashboard"
+
+
+async def test_resume_from_an_earlier_checkpoint_really_trains_again_detached(tmp_path: Path) -> None:
+    """A real tiny run, then F2: back to epoch 2 of 4 as a detached process (the rewind moves epochs 3-4 aside)."""
+    import asyncio
+
+    from dashboard_fixtures import tiny_config
+
+    from nsm.execution import InProcessBackend
+    from nsm.runs import EventFollower
+
+    store = RunStore(tmp_path / "runs")
+    run = store.create_run(tiny_config(epochs=4, save_every=2, backend="process"), name="rewind")
+    assert InProcessBackend().run_here(run).outcome == "finished"
+    assert (run.path / "checkpoint_epoch_2.pt").exists()
+
+    def wait_for(types: set[str], timeout: float = 180.0) -> dict:
+        follower = EventFollower(run.events_path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in follower.poll():
+                if event["type"] in types:
+                    return event
+            time.sleep(0.1)  # a file another process writes
+        raise AssertionError(f"none of {types} within {timeout} s")
+
+    app = analysis_app(store.root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_runs(app, pilot)
+        await move_to(screen, pilot, "rewind")
+        await pilot.press("enter")  # to the checkpoints
+        table = screen.query_one("#ckpt-table", DataTable)
+        table.move_cursor(row=table.get_row_index("checkpoint_epoch_2.pt"))
+        await pilot.press("r")
+        await wait_for_screen(app, pilot, ConfirmDialog)
+        message = widget_text(app.screen.query_one("#confirm-message"))
+        assert "checkpoint_epoch_2.pt (epoch 2)" in message and "discarded/" in message
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert app.current_mode == "dashboard" and app.context.attached == "planning/rewind"
+        resumed = await asyncio.to_thread(wait_for, {"resumed"})
+        assert resumed["checkpoint"] == "checkpoint_epoch_2.pt" and resumed["epoch"] == 2
+    end = await asyncio.to_thread(wait_for, {"finished", "failed", "interrupted"})
+    assert end["type"] == "finished", end
+    assert (run.path / "discarded").is_dir()
 
 
 async def test_runs_made_and_deleted_by_other_processes_show_up(store: RunStore) -> None:

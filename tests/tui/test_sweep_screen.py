@@ -20,8 +20,9 @@ from nsm.runs import EventLogWriter, Run, RunStore
 from nsm.runs.process import this_host
 from nsm.sweeps import create_sweep, grid_points, list_sweeps, parse_axes, point_configs, snapshot
 from tests.training.helpers import TINY as TRAINING_TINY
-from tui.app import create_app
+from tui.app import create_app, quit_line
 from tui.context import AppContext, Settings
+from tui.dialogs.quit_choice import QuitDialog
 from tui.screens.sweep import SweepScreen
 
 SIZE = (80, 24)
@@ -283,13 +284,92 @@ async def test_quitting_while_an_in_app_sweep_runs_stops_it_with_a_checkpoint(tm
             await pilot.press("r")
             await asyncio.wait_for(gate.reached.wait(), 120)
             await pilot.press("ctrl+q")
-            assert app.screen.__class__.__name__ == "QuitWithSweepDialog"
-            await pilot.press("y")
+            assert isinstance(app.screen, QuitDialog)  # the app's one quit dialog
+            assert app.screen.in_app == [quit_line(app.session.training()[0])]
+            await pilot.press("s")
         finally:
             gate.release.set()
         ended = await messages.queue_ended()
         assert ended.outcome == "stopped"
+        await app.workers.wait_for_complete()  # the app's quit worker exits once the sweep's thread ended
         await pilot.pause()
-        assert not app.is_running, "the app closes once the point's checkpoint is written"
+        assert app.return_code == 0, "the app closes once the point's checkpoint is written"
     assert [p.state for p in snapshot(sweep).points] == ["stopped", "pending"]
     assert sweep.runner_info() is None
+
+
+# --------------------------------------------------------------------- Modal
+
+
+def modal_client(tmp_path: Path, **fake_options: Any) -> Any:
+    """A Modal client over the fake Modal of tests/remote (no network, no token of the developer's)."""
+    from remote.client import ModalClient
+    from tests.remote.fake_modal import FakeModal
+
+    fake = FakeModal(tmp_path / "modal", **fake_options)
+    return fake, ModalClient(api=fake, control_timeout=5.0, app_start_timeout=5.0, app_mode="auto")
+
+
+async def test_a_modal_sweep_without_a_token_says_so_in_one_line_and_creates_nothing(tmp_path: Path, monkeypatch: Any) -> None:
+    fake, client = modal_client(tmp_path, token=False)
+    monkeypatch.setattr("tui.modal_runs.client", lambda: client)
+    app = make_app(tmp_path, mode="modal")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f4")
+            screen = app.screen
+            assert screen.run_mode == "modal"
+            await pilot.press(*"lr=1e-3,3e-3")
+            assert "on Modal, at most 4 at once" in static_text(screen, "#plan")
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert len(errors) == 1 and "\n" not in errors[0], errors
+            assert errors[0].startswith("cannot start on Modal: no Modal token found: run `modal setup`")
+            assert list_sweeps(app.context.store) == [] and app.context.store.list_runs() == []
+    finally:
+        fake.close()
+
+
+async def test_a_modal_sweep_sends_its_points_to_modal_in_parallel(tmp_path: Path, monkeypatch: Any) -> None:
+    from tui.modal_runs import MirrorThread
+
+    fake, client = modal_client(tmp_path)
+    mirrors: list[Any] = []
+
+    def mirror_thread(run: Any) -> int:
+        # A mirror process could not see the fake Modal: mirror in a thread instead.
+        mirrors.append(MirrorThread(run, modal=client, poll_timeout_s=0.1, probe_every_s=0.3, fill_every_s=0.1, lease_renew_s=0.5).start())
+        return 4242
+
+    from remote import config as rc
+
+    monkeypatch.setattr(rc, "LIVENESS_PROBE_S", 0.3)
+    monkeypatch.setattr(rc, "FORWARD_INTERVAL_S", 0.05)
+    monkeypatch.setattr("tui.modal_runs.client", lambda: client)
+    monkeypatch.setattr("remote.launch.start_mirror_process", mirror_thread)
+    spawned: list[Any] = []
+    original_spawn = client.spawn
+    monkeypatch.setattr(client, "spawn", lambda requests, gpu, **kw: spawned.append((len(requests), kw)) or original_spawn(requests, gpu, **kw))
+    app = make_app(tmp_path, mode="modal", last_config={**TINY, "schema_version": 1})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f4")
+            screen = app.screen
+            await pilot.press(*"lr=1e-3,3e-3")
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            (sweep,) = list_sweeps(app.context.store)
+            assert spawned == [(2, {"max_parallel": 4})]
+            assert all(Run(app.context.store.root / p.run).remote_info() for p in sweep.load().points)
+            finished = await asyncio.to_thread(lambda: all(m.done.wait(120) for m in mirrors))
+            assert finished and len(mirrors) == 2
+            screen.refresh_now()
+            assert column(screen, "#queue", "state") == ["done", "done"]
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert errors == []
+    finally:
+        for m in mirrors:
+            m.stop()
+        fake.close()

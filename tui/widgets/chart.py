@@ -9,15 +9,16 @@ event loop; long series are downsampled to the chart's width first.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from rich.text import Text
 from textual.widgets import Static
 
-_PLOTEXT_LOCK = threading.Lock()
+from tui.plot_text import PLOTEXT_LOCK as _PLOTEXT_LOCK
+from tui.plot_text import render_to_text  # noqa: F401 - where reports used to find it
+
 
 # Stable colours, one per series slot (by order), readable on dark and light themes.
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "gray")
@@ -204,15 +205,3 @@ class PlotextChart(Static):
         if self.y_label:
             plt.ylabel(self.y_label)
         return plt.build()
-
-
-def render_to_text(draw: Callable[[Any], None], width: int, height: int) -> str:
-    """Build any plotext figure to plain text (for Markdown reports): `draw(plt)` draws it."""
-    import plotext as plt
-
-    with _PLOTEXT_LOCK:
-        plt.clf()
-        plt.theme("clear")
-        plt.plotsize(width, height)
-        draw(plt)
-        return Text.from_ansi(plt.build()).plain

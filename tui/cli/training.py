@@ -12,8 +12,8 @@ from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
 from nsm.execution import EventSource, NotStoppable, ResumePlan, backend_for, follow, plan_resume
 from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
-from tui.commands.common import get_run, open_store
-from tui.console import CliError, say
+from tui.cli.common import get_run, open_store
+from tui.cli.console import CliError, say
 
 TERMINAL = ("finished", "interrupted", "failed")
 
@@ -36,14 +36,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     domains = ["causal", "planning", "kg"] if args.domain == "all" else [args.domain]
     configs = [config_from_args(args, d) for d in domains]
     if args.backend == "modal":
-        from tui.commands.modal_backend import train_on_modal
+        from tui.cli.modal_backend import train_on_modal
 
         return train_on_modal(args, configs)
     if args.name and len(domains) > 1:
         raise CliError("--name names one run; with --domain all each domain gets a generated name")
     store = open_store(args)
     if args.detach and len(configs) > 1:
-        from tui.commands.sweeps import start_detached_queue
+        from tui.cli.sweeps import start_detached_queue
 
         return start_detached_queue(store, configs, label="all domains")
     outcomes = []
@@ -81,7 +81,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
     if run.remote_info():
-        from tui.commands.modal_backend import resume_remote
+        from tui.cli.modal_backend import resume_remote
 
         return resume_remote(run, args)
     plan = resume_plan(run, args.checkpoint)
@@ -102,7 +102,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
     if run.remote_info():
-        from tui.commands.modal_backend import stop_remote
+        from tui.cli.modal_backend import stop_remote
 
         return stop_remote(run, args)
     after = run.state().last_seq
@@ -150,10 +150,10 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
     if run.remote_info():
-        from tui.commands.modal_backend import cmd_attach_remote
+        from tui.cli.modal_backend import cmd_attach_remote
 
         return cmd_attach_remote(args)
-    from tui.commands.progress import ProgressView
+    from tui.cli.progress import ProgressView
 
     json_out = bool(getattr(args, "json", False))
     view = ProgressView(run.name, quiet=json_out)
@@ -186,7 +186,7 @@ def run_attached(run: Run, plan: ResumePlan | None, json_out: bool = False) -> s
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from nsm.execution import InProcessBackend
 
-    from tui.commands.progress import ProgressView
+    from tui.cli.progress import ProgressView
 
     view = ProgressView(run.name, quiet=json_out)
     stops: dict[str, Any] = {"n": 0, "execution": None}

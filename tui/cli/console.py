@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, Sequence
 
+from tui.formatting import fmt
+
 
 class CliError(Exception):
     """A user mistake or an unusable input: one line on stderr, exit code 2."""
@@ -21,20 +23,6 @@ def is_tty() -> bool:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if abs(value) >= 1e5 or (0 < abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{value:.{digits}f}" else f"{value}"
-    return str(value)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

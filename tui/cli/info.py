@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from tui.console import print_json, print_table, say
+from tui.cli.console import print_json, print_table, say
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:

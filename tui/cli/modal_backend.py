@@ -32,8 +32,8 @@ from remote.launch import (
 )
 from remote.mirror import mirror_running, start_mirror_process
 from remote.runs import update_remote_info
-from tui.commands.common import get_run, open_store
-from tui.console import CliError, fmt, print_json, print_table, say
+from tui.cli.common import get_run, open_store
+from tui.cli.console import CliError, fmt, print_json, print_table, say
 
 
 def make_client() -> ModalClient:
@@ -165,7 +165,7 @@ class _Interrupts:
 
 
 def _follow_one(client: ModalClient, run: Run, json_out: bool, request: dict[str, Any] | None = None) -> int:
-    from tui.commands.progress import ProgressView
+    from tui.cli.progress import ProgressView
 
     view = ProgressView(run.name, quiet=json_out)
     control = FollowControl()
@@ -364,7 +364,7 @@ def cmd_attach_remote(args: argparse.Namespace) -> int:
 
 def _tail_local(run: Run, json_out: bool) -> int:
     """Another process mirrors the run: show its local log as it grows."""
-    from tui.commands.progress import ProgressView
+    from tui.cli.progress import ProgressView
 
     view = ProgressView(run.name, quiet=json_out)
     view.note(f"run {run.name} is mirrored by another nsm-tui process; following the local copy")
@@ -412,7 +412,7 @@ def cmd_remote_list(args: argparse.Namespace) -> int:
     if not rows:
         say(f"no runs on the volume {rc.VOLUME_NAME}")
         return 0
-    from tui.commands.common import size_text as _size, when_text as _when
+    from tui.cli.common import size_text as _size, when_text as _when
 
     print_table(
         f"runs on the Modal volume {rc.VOLUME_NAME} (mounted at {rc.MOUNT})",

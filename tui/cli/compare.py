@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nsm.runs import RunStore, default_runs_dir
 from nsm.runs.compare import CRITERIA, VAL_LOSS, Comparison, compare_best_per_domain, compare_runs, differences_table, metrics_table
-from tui.console import CliError, print_json, print_table, say
+from tui.cli.console import CliError, print_json, print_table, say
 
 
 def build(args: argparse.Namespace) -> Comparison:

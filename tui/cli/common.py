@@ -6,7 +6,7 @@ import argparse
 import time
 
 from nsm.runs import Run, RunStore, RunStoreError, default_runs_dir
-from tui.console import CliError
+from tui.cli.console import CliError
 
 
 def open_store(args: argparse.Namespace) -> RunStore:

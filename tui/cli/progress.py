@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from nsm.runs import Run
-from tui.console import fmt, is_tty, print_json, say
+from tui.cli.console import fmt, is_tty, print_json, say
 
 
 class ProgressView:

@@ -13,8 +13,8 @@ import sys
 from typing import Sequence
 
 from nsm.config import DOMAINS, FIELDS
-from tui.commands.flags import TRAIN_KNOBS, Parser, add_knob_flags, add_runs_dir, knob_type
-from tui.console import CliError
+from tui.cli.flags import TRAIN_KNOBS, Parser, add_knob_flags, add_runs_dir, knob_type
+from tui.cli.console import CliError
 
 __all__ = ["PROG", "TRAIN_KNOBS", "Parser", "add_knob_flags", "add_runs_dir", "build_parser", "main"]
 
@@ -129,7 +129,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true")
     add_runs_dir(p)
 
-    from tui.commands.sweeps import add_sweep_parser
+    from tui.cli.sweeps import add_sweep_parser
 
     add_sweep_parser(sub)
     return parser
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import remote.backend  # noqa: F401 - registers the Modal backend with nsm.execution
-    from tui.commands import info, runs, training
+    from tui.cli import info, runs, training
 
     command = args.command
     if command is None:
@@ -185,7 +185,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return training.cmd_stop(args)
     if command == "runs":
         if args.runs_command == "list" and args.remote or args.runs_command == "download":
-            from tui.commands import modal_backend
+            from tui.cli import modal_backend
 
             return (modal_backend.cmd_download if args.runs_command == "download" else modal_backend.cmd_remote_list)(args)
         return {"list": runs.cmd_list, "show": runs.cmd_show, "delete": runs.cmd_delete}[args.runs_command](args)
@@ -194,11 +194,11 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if command == "export":
         return runs.cmd_export(args)
     if command == "compare":
-        from tui.commands.compare import cmd_compare
+        from tui.cli.compare import cmd_compare
 
         return cmd_compare(args)
     if command == "sweep":
-        from tui.commands.sweeps import cmd_sweep
+        from tui.cli.sweeps import cmd_sweep
 
         return cmd_sweep(args)
     if command == "data":
@@ -214,12 +214,12 @@ def _attach(args: argparse.Namespace) -> int:
     if not args.headless:
         _require_terminal()  # before a Modal mirror is (re)started for a dashboard that cannot open
     if args.run:
-        from tui.commands import modal_backend
-        from tui.commands.common import get_run, open_store
+        from tui.cli import modal_backend
+        from tui.cli.common import get_run, open_store
 
         run = get_run(open_store(args), args.run)
         if args.headless:
-            from tui.commands.training import cmd_attach_headless
+            from tui.cli.training import cmd_attach_headless
 
             return cmd_attach_headless(args)
         if run.remote_info():
@@ -247,6 +247,3 @@ def _open_tui(args: argparse.Namespace, attach: str | None) -> int:
         return 0
     return run_app(runs_dir=args.runs_dir, attach=attach)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

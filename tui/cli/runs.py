@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from nsm.runs import RunStoreError
-from tui.commands.common import get_run, open_store, size_text as _size, when_text as _when
-from tui.console import CliError, fmt, print_json, print_kv, print_table, say
+from tui.cli.common import get_run, open_store, size_text as _size, when_text as _when
+from tui.cli.console import CliError, fmt, print_json, print_kv, print_table, say
 
 
 def cmd_list(args: argparse.Namespace) -> int:

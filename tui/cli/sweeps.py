@@ -38,7 +38,7 @@ from nsm.sweeps import (
     result_rows,
     snapshot,
 )
-from tui.console import CliError, fmt, is_tty, print_json, print_table, say
+from tui.cli.console import CliError, fmt, is_tty, print_json, print_table, say
 
 # ------------------------------------------------------------------ parser
 # The lead calls add_sweep_parser(sub) from tui/cli.py:build_parser and
@@ -47,7 +47,7 @@ from tui.console import CliError, fmt, is_tty, print_json, print_table, say
 
 def add_sweep_parser(sub: Any) -> None:
     """The `sweep` command and its actions (resume, stop, show, list)."""
-    from tui.commands.flags import TRAIN_KNOBS, add_knob_flags, add_runs_dir
+    from tui.cli.flags import TRAIN_KNOBS, add_knob_flags, add_runs_dir
 
     p = sub.add_parser(
         "sweep",
@@ -187,7 +187,7 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
     if getattr(args, "backend", "local") == "modal":
         # No token is a set-up problem: say so before any run is written.
         from remote.errors import ModalError
-        from tui.commands.modal_backend import _cli_error, make_client
+        from tui.cli.modal_backend import _cli_error, make_client
 
         try:
             make_client().check_token()
@@ -201,7 +201,7 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
     if not args.json:
         say(f"sweep [bold]{sweep.name}[/]: {len(configs)} points ({shape}) in {store.root}")
     if getattr(args, "backend", "local") == "modal":
-        from tui.commands.modal_backend import train_on_modal
+        from tui.cli.modal_backend import train_on_modal
 
         runs = [store.get(p.run) for p in sweep.load().points]
         modal_args = argparse.Namespace(**{**vars(args), "name": None})

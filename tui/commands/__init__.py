@@ -1,1 +1,0 @@
-"""Headless sub-commands of `nsm-tui` (one module per group)."""
