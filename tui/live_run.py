@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from nsm.execution.render import EPOCH, fmt_duration, fmt_num, render  # noqa: F401 - fmt_* used by the panels
 from nsm.runs import events as ev
 from nsm.runs.history import HistoryBuilder, StateBuilder
 
@@ -41,27 +42,6 @@ def number(x: Any) -> float | None:
 
 def integer(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
-
-
-def fmt_duration(seconds: Any) -> str:
-    s = number(seconds)
-    if s is None or s < 0:
-        return "-"
-    s = int(round(s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def fmt_num(x: Any, digits: int = 4) -> str:
-    v = number(x)
-    if v is None:
-        return "-"
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.2e}"
-    return f"{v:.{digits}f}"
 
 
 class LiveRun:
@@ -149,16 +129,15 @@ class LiveRun:
                 self._evals[epoch] = e
             self.history_version += 1
             self.progress_version += 1
-            self._on_eval(e)
-        elif kind == ev.CHECKPOINT:
-            self._on_checkpoint(e)
         elif kind == ev.GPU:
             self._on_gpu(e)
-        elif kind == ev.LOG:
-            level = e.get("level") if e.get("level") in ("info", "warning", "error") else "info"
-            self._log(e, level, str(e.get("message", "")))
         elif kind in ev.TERMINAL_TYPES:
             self._on_terminal(e)
+        if kind != ev.RESUMED:
+            # The one renderer writes the log; epochs are on the charts, not in the log.
+            for line in render(e):
+                if line.kind != EPOCH:
+                    self._log(e, line.level, line.text)
 
     def _on_start(self, e: dict[str, Any]) -> None:
         kind = e["type"]
@@ -185,16 +164,7 @@ class LiveRun:
         self.history_version += 1
         self.progress_version += 1
         if kind == ev.RUN_STARTED:
-            params = integer(e.get("params"))
-            device = self.environment.get("device", "?")
-            train = integer(e.get("train_size"))
-            parts = [f"run started: {e.get('run') or self.ref or ''}".rstrip(": ")]
-            if params is not None:
-                parts.append(f"{params:,} params")
-            if train is not None:
-                parts.append(f"{train} train graphs")
-            parts.append(f"device {device}")
-            self._log(e, "event", " · ".join(parts))
+            pass  # logged by the renderer
         elif rewound is not None:
             first, last = rewound
             gone = f"epoch {first}" if first == last else f"epochs {first}–{last}"
@@ -206,11 +176,8 @@ class LiveRun:
                 + f" ({gone} discarded)",
             )
         else:
-            self._log(
-                e,
-                "event",
-                f"resumed from {e.get('checkpoint')} (epoch {e.get('epoch')}, step {e.get('step')})",
-            )
+            for line in render(e):
+                self._log(e, line.level, line.text)
 
     def _rewind(self, e: dict[str, Any]) -> tuple[int, int] | None:
         """A resume from before the epochs already seen: forget their events and
@@ -227,17 +194,6 @@ class LiveRun:
         self.progress = self._progress_at[max(self._progress_at)] if self._progress_at else None
         return epoch + 1, seen
 
-    def _on_eval(self, e: dict[str, Any]) -> None:
-        if e.get("split", "val") != "val":
-            return
-        best = " — new best" if e.get("is_best") else ""
-        self._log(e, "event", f"epoch {e.get('epoch')}: val loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)}{best}")
-
-    def _on_checkpoint(self, e: dict[str, Any]) -> None:
-        step = integer(e.get("step")) or 0
-        where = f"epoch {e.get('epoch')}" + (f", step {step}" if step else "")
-        self._log(e, "event", f"saved {e.get('file')} ({e.get('kind')}, {where})")
-
     def _on_gpu(self, e: dict[str, Any]) -> None:
         sample = e.get("sample")
         if not isinstance(sample, dict):
@@ -249,30 +205,9 @@ class LiveRun:
         self.gpu_version += 1
 
     def _on_terminal(self, e: dict[str, Any]) -> None:
-        kind = e["type"]
         self.terminal = e
         self.status_version += 1
         self.progress_version += 1
-        if kind == ev.FINISHED:
-            test = e.get("test") if isinstance(e.get("test"), dict) else {}
-            self._log(
-                e,
-                "event",
-                f"finished ({e.get('reason') or 'completed'}) after {e.get('epochs_done')} epochs: "
-                f"test acc {fmt_num(test.get('acc'), 3)}, loss {fmt_num(test.get('loss'))}, "
-                f"in {fmt_duration(e.get('total_time_s'))}",
-            )
-        elif kind == ev.INTERRUPTED:
-            self._log(
-                e,
-                "warning",
-                f"interrupted at epoch {e.get('epoch')}, step {e.get('step')} ({e.get('reason') or 'stop requested'}); "
-                f"checkpoint {e.get('checkpoint')}",
-            )
-        else:
-            self._log(e, "error", f"failed: {self.failure_text()}")
-            if self.failure_hint():
-                self._log(e, "error", f"hint: {self.failure_hint()}")
 
     def _log(self, e: dict[str, Any], level: str, text: str) -> None:
         self.logs.append(LogLine(number(e.get("t")), level, text))

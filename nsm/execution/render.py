@@ -67,11 +67,6 @@ def render(e: dict[str, Any]) -> list[Line]:
             parts.append(f"{e['params']:,} params")
         if _int(e.get("train_size")) is not None:
             parts.append(f"{e['train_size']} train graphs")
-        config = e.get("config") if isinstance(e.get("config"), dict) else {}
-        epochs = _int(e.get("epochs")) or _int(config.get("epochs"))
-        if epochs:
-            steps = _int(e.get("steps_per_epoch"))
-            parts.append(f"{epochs} epochs" + (f" of {steps} steps" if steps else ""))
         env = e.get("environment") if isinstance(e.get("environment"), dict) else {}
         parts.append(f"device {env.get('device', '?')}")
         return [Line("event", " · ".join(parts))]

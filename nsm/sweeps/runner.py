@@ -20,11 +20,22 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
+from nsm.execution.render import DETAIL, render
 from nsm.runs import Run, RunStoreError
 from nsm.signals import stop_on_signals
 from nsm.sweeps.grid import describe_overrides
 from nsm.sweeps.status import PointView, snapshot
-from nsm.sweeps.sweep import DONE, FAILED, PENDING, RUNNING, STOPPED, Point, Sweep, SweepError, point_config
+from nsm.sweeps.sweep import (
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    Point,
+    Sweep,
+    SweepError,
+    point_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,22 +224,12 @@ class LinePrinter:
             self.write(f"{head}: FAILED" + (f": {point.error}" if point.error else ""))
 
     def on_event(self, point: Point, e: dict[str, Any]) -> None:
-        kind = e.get("type")
-        if kind == "resumed":
-            self.write(f"  resumed from {e.get('checkpoint')} (epoch {e.get('epoch')}, step {e.get('step')})")
-        elif kind == "epoch_end":
-            self.write(f"  epoch {e.get('epoch')}  loss {_f(e.get('loss'))}  acc {_f(e.get('acc'), 3)}")
-        elif kind == "eval":
-            self.write(f"  val loss {_f(e.get('loss'))}  acc {_f(e.get('acc'), 3)}" + ("  * best" if e.get("is_best") else ""))
-        elif kind == "finished":
-            test = e.get("test") or {}
-            self.write(f"  test acc {_f(test.get('acc'), 3)}  loss {_f(test.get('loss'))}")
-        elif kind == "failed":
-            self.write(f"  failed: {e.get('error')}" + (f" (hint: {e['hint']})" if e.get("hint") else ""))
-
-
-def _f(x: Any, digits: int = 4) -> str:
-    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else "-"
+        # The same lines as every other viewer, indented under the point's header.
+        if e.get("type") == "run_started":
+            return  # the point's header already says which run it is
+        for line in render(e):
+            if line.kind != DETAIL:
+                self.write(f"  {line.text}")
 
 
 def main(argv: list[str] | None = None) -> int:

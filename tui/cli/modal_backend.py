@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from nsm.config import RunConfig
+from nsm.execution.render import DETAIL, render
 from nsm.runs import Run
 from remote import config as rc
 from remote.client import ModalClient
@@ -33,7 +34,7 @@ from remote.launch import (
 from remote.mirror import mirror_running, start_mirror_process
 from remote.runs import update_remote_info
 from tui.cli.common import get_run, open_store
-from tui.cli.console import CliError, fmt, print_json, print_table, say
+from tui.cli.console import CliError, print_json, print_table, say
 
 
 def make_client() -> ModalClient:
@@ -251,21 +252,9 @@ def _follow_many(client: ModalClient, runs: list[Run], json_out: bool) -> int:
 
 
 def _event_line(run: Run, e: dict[str, Any], line: Callable[[Run, str], None]) -> None:
-    kind = e.get("type")
-    if kind == "run_started":
-        line(run, f"started: {e.get('params', 0):,} parameters, {e.get('epochs')} epochs")
-    elif kind == "resumed":
-        line(run, f"resumed from {e.get('checkpoint')} (epoch {e.get('epoch')})")
-    elif kind == "epoch_end":
-        line(run, f"epoch {e.get('epoch')}  loss {fmt(e.get('loss'))}  acc {fmt(e.get('acc'), 3)}")
-    elif kind == "eval":
-        line(run, f"  val loss {fmt(e.get('loss'))}  acc {fmt(e.get('acc'), 3)}" + ("  * best" if e.get("is_best") else ""))
-    elif kind == "finished":
-        line(run, f"finished: test acc {fmt((e.get('test') or {}).get('acc'), 3)}")
-    elif kind == "interrupted":
-        line(run, f"interrupted at epoch {e.get('epoch')} step {e.get('step')}: checkpoint {e.get('checkpoint')}")
-    elif kind == "failed":
-        line(run, f"FAILED: {e.get('error')}")
+    for rendered in render(e):
+        if rendered.kind != DETAIL:
+            line(run, rendered.text)
 
 
 # ============================================================ resume / stop
@@ -412,7 +401,8 @@ def cmd_remote_list(args: argparse.Namespace) -> int:
     if not rows:
         say(f"no runs on the volume {rc.VOLUME_NAME}")
         return 0
-    from tui.cli.common import size_text as _size, when_text as _when
+    from tui.cli.common import size_text as _size
+    from tui.cli.common import when_text as _when
 
     print_table(
         f"runs on the Modal volume {rc.VOLUME_NAME} (mounted at {rc.MOUNT})",

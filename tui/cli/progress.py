@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from nsm.execution.render import DETAIL, render
 from nsm.runs import Run
 from tui.cli.console import fmt, is_tty, print_json, say
 
@@ -22,7 +23,14 @@ class ProgressView:
 
     def __enter__(self) -> "ProgressView":
         if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -51,43 +59,19 @@ class ProgressView:
     def on_event(self, e: dict[str, Any]) -> None:
         kind = e.get("type")
         if kind in ("run_started", "resumed"):
-            epochs = (e.get("config") or {}).get("epochs") or e.get("epochs") or 0
-            spe = e.get("steps_per_epoch")
-            if kind == "run_started":
-                self.spe = spe
-                self.epochs = epochs
-                self.line(f"run {self.name}: {e['domain']}, {e['params']:,} parameters, {epochs} epochs of {spe} steps")
-            else:
-                self.line(f"run {self.name}: resumed from {e['checkpoint']} (epoch {e['epoch']}, step {e['step']})")
-                self.epochs = epochs
-        elif kind == "progress":
-            if self.progress is not None:
-                total = e["steps"] * getattr(self, "epochs", 0) or None
-                done = (e["epoch"] - 1) * e["steps"] + e["step"]
-                self.progress.update(self.run_task, total=total, completed=done, info=f"{fmt(e.get('graphs_per_s'), 0)} graphs/s")
-                self.progress.update(
-                    self.epoch_task,
-                    description=f"epoch {e['epoch']}",
-                    total=e["steps"],
-                    completed=e["step"],
-                    info=f"loss {e['loss']:.4f}",
-                )
-        elif kind == "epoch_end":
-            self.line(
-                f"epoch {e['epoch']:>4}  loss {e['loss']:.4f}  acc {e['acc']:.3f}  cycle {e['cycle_loss']:.4f}  "
-                f"lr {e['lr']:.2e}  {e['graphs_per_s']:.0f} graphs/s"
+            config = e.get("config") if isinstance(e.get("config"), dict) else {}
+            self.epochs = config.get("epochs") or e.get("epochs") or getattr(self, "epochs", 0)
+        elif kind == "progress" and self.progress is not None:
+            total = e["steps"] * getattr(self, "epochs", 0) or None
+            done = (e["epoch"] - 1) * e["steps"] + e["step"]
+            self.progress.update(self.run_task, total=total, completed=done, info=f"{fmt(e.get('graphs_per_s'), 0)} graphs/s")
+            self.progress.update(
+                self.epoch_task, description=f"epoch {e['epoch']}", total=e["steps"], completed=e["step"], info=f"loss {fmt(e.get('loss'))}"
             )
-        elif kind == "eval":
-            star = "  * best" if e.get("is_best") else ""
-            self.line(f"  val      loss {e['loss']:.4f}  acc {e['acc']:.3f}{star}")
-        elif kind == "checkpoint" and e.get("kind") != "best":
-            self.line(f"  saved {e['file']}")
-        elif kind == "log":
-            self.line(f"  {e.get('level', 'info')}: {e.get('message')}")
-        elif kind == "interrupted":
-            self.line(f"interrupted at epoch {e['epoch']} step {e['step']}: checkpoint {e['checkpoint']}")
-        elif kind == "failed":
-            self.line(f"FAILED: {e['error']}" + (f"\n  hint: {e['hint']}" if e.get("hint") else ""))
+        # Every viewer prints the same lines for the same event (nsm.execution.render).
+        for line in render(e):
+            if line.kind != DETAIL:
+                self.line(line.text)
 
     def line(self, text: str) -> None:
         if self.quiet:
