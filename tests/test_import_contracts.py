@@ -33,7 +33,7 @@ def _modules(package: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["tui", "nsm.runs", "nsm.sweeps", "nsm.telemetry", "nsm.config"])
+@pytest.mark.parametrize("package", ["tui", "nsm.runs", "nsm.sweeps", "nsm.telemetry", "nsm.config", "nsm.execution"])
 def test_importing_does_not_load_torch(package: str) -> None:
     """Every module of these packages imports without pulling torch in."""
     top = package.split(".")[0]
