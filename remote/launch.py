@@ -9,7 +9,6 @@ it removes the local folders it made, so a failed start leaves nothing behind.
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -193,12 +192,7 @@ def ensure_mirror(run: Run) -> int | None:
 
 def wait_for_terminal(run: Run, timeout: float, after_seq: int | None = None) -> dict[str, Any] | None:
     """The first terminal event after `after_seq` in the local log (written by a mirror), within `timeout`."""
+    from nsm.execution.source import EventSource, follow
+
     start = run.state().last_seq if after_seq is None else after_seq
-    follower = run.follower(from_seq=start + 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in follower.poll():
-            if event.get("type") in ("finished", "interrupted", "failed"):
-                return event
-        time.sleep(0.2)  # another process writes the log: nothing to await here
-    return None
+    return follow(EventSource(run.events_path, start + 1, condense=("progress", "gpu")), lambda _e: None, timeout=timeout)

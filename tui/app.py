@@ -101,7 +101,7 @@ class NSMApp(App[None]):
         self.notify("ctrl+c does not quit: press ctrl+q (a running training run is asked first)", timeout=4)
 
     # ============================================================ the dashboard
-    def dashboard(self) -> "DashboardScreen | None":
+    def dashboard(self) -> DashboardScreen | None:
         """The dashboard screen, once created (it is, at mount)."""
         from tui.screens.dashboard import DashboardScreen
 
@@ -124,7 +124,7 @@ class NSMApp(App[None]):
             return controller
         return None
 
-    async def _show_dashboard(self) -> "DashboardScreen | None":
+    async def _show_dashboard(self) -> DashboardScreen | None:
         await self.switch_mode("dashboard")
         return self.dashboard()
 

@@ -48,7 +48,7 @@ class Session:
 
     def describe(self) -> str:
         items = self.training()
-        return ", ".join(f"{w.kind} {w.label}" for w in items)
+        return ", ".join(w.label for w in items)
 
     def stop_all(self, reason: str) -> threading.Event | None:
         """Ask everything to stop; an Event set once all of it has ended (None if nothing trains)."""

@@ -222,7 +222,7 @@ def write_long_run(
     lines = []
     prev = -1.0
     for seq, (kind, payload, t) in enumerate(items):
-        prev = t if t > prev + 1e-4 else prev + 1e-4  # strictly increasing times
+        prev = max(prev + 1e-4, t)  # strictly increasing times
         lines.append(encode_event(make_event(seq, kind, t=round(T0 + prev, 4), **payload)))
     data = b"".join(lines)
     (path / "events.jsonl").write_bytes(data)

@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dashboard_fixtures import make_app, settle_charts, tiny_config
 from long_runs import write_long_run

@@ -450,3 +450,68 @@ async def test_a_store_of_200_runs_opens_and_filters(tmp_path: Path) -> None:
         await pilot.press("slash", *"kg-run-00")
         assert sorted(shown_names(screen)) == ["kg-run-002", "kg-run-005", "kg-run-008"]
         assert "kg-run-002" in screen_text(app)
+
+
+async def test_a_modal_run_resumes_on_modal_with_the_rules_read_against_the_volume(tmp_path: Path, monkeypatch) -> None:
+    """A Modal run stopped mid-way (over the fake Modal of tests/remote): F2's r plans off the
+    event loop against the volume's checkpoints and resumes it there, then follows it."""
+    import asyncio
+
+    from dashboard_fixtures import tiny_config
+
+    from remote import config as rc
+    from remote.client import ModalClient
+    from tests.remote.fake_modal import FakeModal
+    from tui.modal_runs import MirrorThread, start_modal_run, stop_modal_run
+
+    fast = dict(poll_timeout_s=0.1, probe_every_s=0.3, fill_every_s=0.1, lease_renew_s=0.5)
+    for name, value in (("LIVENESS_PROBE_S", 0.3), ("FORWARD_INTERVAL_S", 0.05), ("STOP_POLL_S", 0.05)):
+        monkeypatch.setattr(rc, name, value)
+    fake = FakeModal(tmp_path / "modal")
+    client = ModalClient(api=fake, control_timeout=5.0, app_start_timeout=5.0, app_mode="auto")
+    mirrors: list[MirrorThread] = []
+
+    def mirror_thread(run) -> int:  # type: ignore[no-untyped-def]
+        mirrors.append(MirrorThread(run, modal=client, **fast).start())
+        return 4242
+
+    monkeypatch.setattr("remote.backend.shared_client", lambda: client)
+    monkeypatch.setattr("remote.backend.start_mirror_process", mirror_thread)
+    monkeypatch.setattr("remote.backend.ensure_mirror", lambda run: None)
+    store = RunStore(tmp_path / "runs")
+    try:
+        fake.trainer_options = {"on_step": lambda epoch, step: time.sleep(0.01)}
+        run = start_modal_run(store, tiny_config(epochs=40, backend="modal"), modal=client, mirror=False)
+        first = MirrorThread(run, modal=client, **fast).start()
+
+        def trained_an_epoch() -> bool:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(e["type"] == "epoch_end" for e in run.events()):
+                    return True
+                time.sleep(0.05)  # the mirror thread writes the log
+            return False
+
+        assert await asyncio.to_thread(trained_an_epoch)
+        stop_modal_run(run, modal=client)
+        assert await asyncio.to_thread(first.done.wait, 60) and first.result.outcome == "interrupted"
+        fake.trainer_options = {}
+
+        app = analysis_app(store.root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_runs(app, pilot)
+            await move_to(screen, pilot, run.name)
+            await pilot.press("r")
+            await wait_for_screen(app, pilot, ConfirmDialog)
+            assert "on Modal" in widget_text(app.screen.query_one("#confirm-message"))
+            await pilot.press("y")
+            await settle(app, pilot)
+            assert app.current_mode == "dashboard" and app.context.attached == run.ref
+            assert len(mirrors) == 1
+            assert await asyncio.to_thread(mirrors[0].done.wait, 120)
+        assert mirrors[0].result.outcome == "finished"
+        assert [e["type"] for e in run.events()].count("resumed") == 1
+    finally:
+        for m in mirrors:
+            m.stop()
+        fake.close()

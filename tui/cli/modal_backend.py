@@ -12,10 +12,10 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from typing import Any, Callable, Sequence
 
 from nsm.config import RunConfig
+from nsm.execution import EventSource, follow
 from nsm.execution.render import DETAIL, render
 from nsm.runs import Run
 from remote import config as rc
@@ -357,15 +357,9 @@ def _tail_local(run: Run, json_out: bool) -> int:
 
     view = ProgressView(run.name, quiet=json_out)
     view.note(f"run {run.name} is mirrored by another nsm-tui process; following the local copy")
-    follower = run.follower()
     with view:
-        while True:
-            for event in follower.poll():
-                view.on_event(event)
-            state = run.state()
-            if state.status is not None and not mirror_running(run):
-                break
-            time.sleep(0.5)  # another process writes this file: nothing here can be awaited
+        follow(EventSource.for_viewer(run.events_path), view.on_event, alive=lambda: mirror_running(run), poll_s=0.5)
+    state = run.state()
     result = FollowResult(state.status or "lost", state.error)
     return _conclude(run, result, json_out, view)
 

@@ -30,7 +30,6 @@ from nsm.runs.names import RunNameError
 from tui.dialogs.attach_picker import AttachPicker
 from tui.dialogs.confirm_stop import ConfirmStopDialog
 from tui.dialogs.oom_restart import OomRestartDialog
-from tui.dialogs.quit_choice import LEAVE, STOP, QuitDialog
 from tui.run_controller import IN_PROCESS, RunController
 from tui.widgets.config_panel import LAST_CONFIG_KEY, ConfigPanel
 from tui.widgets.gpu import GpuPanel
