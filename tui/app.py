@@ -253,7 +253,7 @@ def create_app(runs_dir: str | os.PathLike[str] | None = None, attach: str | Non
 
 
 def run_app(runs_dir: str | os.PathLike[str] | None = None, attach: str | None = None) -> int:
-    os.environ.setdefault("TEXTUAL_FPS", "120")
+    os.environ.setdefault("TEXTUAL_FPS", "240")
     app = create_app(runs_dir, attach)
     _prepare_for_in_process_runs()
     _handle_hangup(app)

@@ -48,6 +48,12 @@ POLL_IDLE_S = 1.0
 # (Never 0: a 0 s set_timer kills its timer inside Textual 8.2.8, see TUI-NOTES.)
 POLL_CATCH_UP_S = 0.005
 STATUS_EVERY_S = 2.0
+# One slice of history takes about this long to read and fold: long enough that a
+# 100,000-event log is in after a handful of slices, short enough that a key press
+# waits at most this long.
+SLICE_TARGET_S = 0.04
+SLICE_MIN_BYTES, SLICE_MAX_BYTES = 256 << 10, 16 << 20
+CATCH_UP_PAINT_S = 1.0  # while a long history loads, show how far it got this often
 
 IN_PROCESS, PROCESS, FOLLOW, MODAL = "inprocess", "process", "follow", "modal"
 
@@ -95,6 +101,9 @@ class RunController(Widget):
     class EngineReady(Message):
         """torch and the engine are imported: an in-process start no longer freezes anything."""
 
+    class CaughtUp(Message):
+        """The whole history of the followed run is in: paint it now, not at the next 2 Hz tick."""
+
     class Inbox(Message, bubble=False):
         """Events from the training thread are waiting in the inbox."""
 
@@ -117,6 +126,7 @@ class RunController(Widget):
         self._source: EventSource | None = None
         self._poll_timer: Any = None
         self._last_status_check = 0.0
+        self._last_catch_up_paint = 0.0
         self._inbox_posted = False
         self._lock = threading.Lock()
         self._worker: Worker[Any] | None = None
@@ -131,6 +141,11 @@ class RunController(Widget):
             WorkerState.PENDING,
             WorkerState.RUNNING,
         )
+
+    @property
+    def catching_up(self) -> bool:
+        """A long history is still being read, a slice at a time."""
+        return self._source is not None and self._source.behind
 
     @property
     def active(self) -> bool:
@@ -281,6 +296,7 @@ class RunController(Widget):
         self.run = run
         self.mode = mode
         self.live = LiveRun(run.ref)
+        self._last_catch_up_paint = time.monotonic()  # a history that loads within a second paints once, whole
         try:
             self._source = (backend or backend_for(run)).events(run)
         except Exception as exc:  # a Modal mirror that cannot start: the local copy is still worth showing
@@ -467,8 +483,14 @@ class RunController(Widget):
         source, live, run = self._source, self.live, self.run
         if source is None or live is None or run is None:
             return
+        t0 = time.perf_counter()
+        catching_up = source.behind or live.last_seq < 0
         events = source.read()
         changed = live.feed_all(events) > 0
+        if source.behind:
+            _resize_slice(source, time.perf_counter() - t0)
+        elif catching_up and events:
+            self.post_message(self.CaughtUp())
         problem = source.problem
         if problem and not run.path.exists():
             self.deleted = True
@@ -481,7 +503,11 @@ class RunController(Widget):
             self.post_message(self.Notice(problem, "warning"))
         if self._check_status():
             changed = True
+        if changed and source.behind and time.monotonic() - self._last_catch_up_paint < CATCH_UP_PAINT_S:
+            changed = False  # mid-history: every redraw now is paid again when the rest is in
         if changed:
+            if source.behind:
+                self._last_catch_up_paint = time.monotonic()
             self.post_message(self.Changed())
         if source.behind:
             delay = POLL_CATCH_UP_S  # catching up on a long history, a slice at a time
@@ -521,6 +547,13 @@ class RunController(Widget):
                 )
             )
         return True
+
+
+def _resize_slice(source: EventSource, took_s: float) -> None:
+    """Aim each slice of history at SLICE_TARGET_S of work on this machine."""
+    current = source.slice_bytes or SLICE_MIN_BYTES
+    scale = min(4.0, max(0.25, SLICE_TARGET_S / max(took_s, 1e-4)))
+    source.slice_bytes = int(min(SLICE_MAX_BYTES, max(SLICE_MIN_BYTES, current * scale)))
 
 
 def _discard_unstarted(run: Run) -> None:

@@ -265,22 +265,27 @@ def parse_lines(
 def _condensed(lines: list[bytes], types: Collection[str]) -> list[bytes]:
     # Writers put the envelope first ({"v":1,"seq":N,"t":T,"type":...}), so a
     # line's type shows in its first bytes and superseded lines are never parsed.
-    heads = {t: f'"type":{json.dumps(t)}'.encode() for t in types}
-    last: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        head = line[:96]
-        for t, marker in heads.items():
-            if marker in head:
-                last[t] = i
-                break
-    keep_last = set(last.values())
-    out = []
-    for i, line in enumerate(lines):
-        head = line[:96]
-        if i not in keep_last and any(marker in head for marker in heads.values()):
-            continue
-        out.append(line)
-    return out
+    # Most of a long log is such lines: the filtering below stays in C-level loops.
+    markers = [f'"type":{json.dumps(t)}'.encode() for t in types]
+    last: dict[bytes, int] = {}
+    for i in range(len(lines) - 1, -1, -1):  # the latest of each type is near the end
+        head = lines[i][:96]
+        for m in markers:
+            if m not in last and m in head:
+                last[m] = i
+        if len(last) == len(markers):
+            break
+    if not last:
+        return lines
+    cut = min(last.values())  # from here on, every condensed line is the last of its type or kept
+    if len(markers) == 1:
+        m = markers[0]
+        head_part = [line for line in lines[:cut] if m not in line[:96]]
+    else:
+        head_part = [line for line in lines[:cut] if not any(mk in line[:96] for mk in markers)]
+    keep = set(last.values())
+    tail = [line for k, line in enumerate(lines[cut:], cut) if k in keep or not any(mk in line[:96] for mk in markers)]
+    return head_part + tail
 
 
 def read_events(
