@@ -73,10 +73,6 @@ class Execution:
         if pending is not None:
             stop(pending)
 
-    @property
-    def local_thread(self) -> bool:
-        return self.backend == IN_PROCESS
-
     def alive(self) -> bool:
         if self.backend == IN_PROCESS:
             return not self.done.is_set()

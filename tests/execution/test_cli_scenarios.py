@@ -68,3 +68,16 @@ def test_attach_headless_follows_a_local_run_to_its_end_and_ctrl_c_leaves_it_alo
     assert viewer.returncode == 0 and "it goes on" in out, (out, err)
     assert again.status() == "running"
     assert cli(runs, "stop", "left-alone", "--wait", "120").wait(180) == 0
+
+
+def test_a_module_planted_in_the_run_folder_never_runs_in_the_detached_trainer(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run = RunStore(runs).create_run(tiny_config(epochs=2), name="planted")
+    marker = tmp_path / "planted-code-ran"
+    for module in ("logging.py", "json.py", "nsm.py"):
+        (run.path / module).write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    execution = LocalProcessBackend().start(run)
+    end = wait_for_event(run, lambda e: e["type"] in ("finished", "failed", "interrupted"))
+    wait_for_exit(execution.pid)
+    assert end["type"] == "finished", run.log_path.read_text()
+    assert not marker.exists()
