@@ -71,6 +71,8 @@ class RunFileCache:
         self._logs: dict[str, _LogState] = {}
         # path -> (stamp, parsed object, error message)
         self._json: dict[str, tuple[tuple[int, int, int], dict[str, Any] | None, str | None]] = {}
+        # path -> (identity, size, mtime_ns, offset, last seq, checkpoint events)
+        self._checkpoints: dict[str, tuple[Any, int, int, int, int, list[dict[str, Any]]]] = {}
 
     def state(self, path: Path) -> tuple[RunState, int, int]:
         """(state, unreadable line count, log size); a missing log is an empty state."""
@@ -101,6 +103,33 @@ class RunFileCache:
             self._logs[key] = entry
             return entry.builder.state(), entry.bad, entry.size
 
+    def checkpoint_events(self, path: Path) -> list[dict[str, Any]]:
+        """The log's `checkpoint` events, read incrementally like `state` (the runs
+        screen and the resume rules ask for them often; a long log is 20 MB)."""
+        key = str(path)
+        with self._lock:
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except (FileNotFoundError, NotADirectoryError):
+                self._checkpoints.pop(key, None)
+                return []
+            try:
+                st = os.fstat(fd)
+                identity = (st.st_dev, st.st_ino)
+                entry = self._checkpoints.get(key)
+                if entry and (entry[0], entry[1], entry[2]) == (identity, st.st_size, st.st_mtime_ns):
+                    return list(entry[5])
+                if not (entry and entry[0] == identity and _appended_to(fd, st.st_size, entry[3])):
+                    entry = (identity, 0, 0, 0, -1, [])
+                data = _read_from(fd, entry[3], st.st_size)
+            finally:
+                os.close(fd)
+            end = data.rfind(b"\n") + 1
+            found, _bad, last_seq = ev.parse_lines(data[:end], entry[4], types=(ev.CHECKPOINT,))
+            events = entry[5] + found
+            self._checkpoints[key] = (identity, st.st_size, st.st_mtime_ns, entry[3] + end, last_seq, events)
+            return list(events)
+
     def json_object(self, path: Path, what: str) -> dict[str, Any] | None:
         """Like load_json_object, re-parsing only when the file changed."""
         key = str(path)
@@ -128,7 +157,7 @@ class RunFileCache:
         """Drop entries of runs under `root` that a listing no longer found."""
         prefix = str(root) + os.sep
         with self._lock:
-            for table in (self._logs, self._json):
+            for table in (self._logs, self._json, self._checkpoints):
                 for key in [k for k in table if k.startswith(prefix) and os.path.dirname(k) not in keep]:
                     del table[key]
 

@@ -265,7 +265,7 @@ class Run(StopRequests):
     # -- checkpoints and files
 
     def checkpoints(self) -> list[CheckpointInfo]:
-        return list_checkpoints(self.path, read_events(self.events_path, types=(ev.CHECKPOINT,))[0])
+        return list_checkpoints(self.path, CACHE.checkpoint_events(self.events_path))
 
     def latest_checkpoint(self) -> CheckpointInfo | None:
         return latest_checkpoint(self.checkpoints())
