@@ -167,6 +167,8 @@ class RunController(Widget):
             return "running" if self.live.started and self.live.status is None else "starting"
         if self.live.status is not None:
             return self.live.status
+        if self.catching_up and self.followed_status is None:
+            return "loading"  # its history is still being read: its ending may be in it
         if self.mode == IN_PROCESS:
             return "failed" if self.error or self.outcome == "failed" else (self.outcome or "ended")
         status = self.followed_status or "created"
@@ -302,7 +304,7 @@ class RunController(Widget):
         except Exception as exc:  # a Modal mirror that cannot start: the local copy is still worth showing
             self.post_message(self.Notice(f"could not follow {run.ref} live: {exc}", "warning"))
             self._source = EventSource.for_viewer(run.events_path)
-        self._check_status(force=True)
+        self._last_status_check = 0.0  # the first poll that is not mid-history asks
         self._poll()
 
     # ------------------------------------------------------------ in-process
@@ -523,11 +525,15 @@ class RunController(Widget):
         if run is None or live is None or self.mode == IN_PROCESS:
             return False
         now = time.monotonic()
-        if not force and now - self._last_status_check < STATUS_EVERY_S:
+        if not force and (now - self._last_status_check < STATUS_EVERY_S or self.catching_up):
             return False
         self._last_status_check = now
         try:
-            status = run.status()
+            # The log's endings are in the LiveRun already; only liveness needs the disk
+            # (re-reading a 100,000-event log to learn "finished" would cost 0.1 s).
+            status = run.liveness()
+            if status != "running" and live.status is not None:
+                status = live.status
         except Exception:  # a run directory vanishing mid-read: the next poll notices
             return False
         if status == self.followed_status:

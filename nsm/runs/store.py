@@ -259,6 +259,16 @@ class Run(StopRequests):
         state, _bad, size = CACHE.state(self.events_path)
         return _status(self, state, has_events=size > 0)
 
+    def liveness(self) -> str:
+        """running / stale / created from the lock, process.json and the heartbeat
+        alone, without reading the log (a viewer that folds the log itself knows
+        its endings; this is what it cannot know)."""
+        try:
+            has_events = self.events_path.stat().st_size > 0
+        except OSError:
+            has_events = False
+        return _status(self, RunState(), has_events=has_events)
+
     def is_running(self) -> bool:
         return self.status() == RUNNING
 
