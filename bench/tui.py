@@ -68,14 +68,17 @@ class PtyApp:
 
     def __init__(self, args: list[str], env: dict[str, str], size: tuple[int, int] = (80, 24)):
         self.started = time.monotonic()
+        cols, rows = size
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
+                # The size is set before the app starts: set from the parent, it raced the
+                # app's first look at the terminal (a first frame at another size, then a resize).
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                 os.chdir(ROOT)
                 os.execve(sys.executable, [sys.executable, "-m", "tui.cli", *args], env)
             finally:
                 os._exit(127)
-        cols, rows = size
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.output = bytearray()
         self.cond = threading.Condition()
