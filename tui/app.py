@@ -184,14 +184,16 @@ class NSMApp(App[None]):
 
         from nsm.runs import RunStoreError
 
+        from nsm.execution import backend_for
+
         run = controller.run
-        if run is not None and run.remote_info() is not None:
+        backend = backend_for(run) if run is not None else None
+        if run is not None and backend is not None and backend.slow:
             # Modal: a network call with a deadline of seconds, off the loop, finished before exit.
-            from remote.backend import ModalBackend
             from remote.errors import ModalError
 
             try:
-                await asyncio.to_thread(ModalBackend().stop, run, reason=DETACHED_QUIT_REASON)
+                await asyncio.to_thread(backend.stop, run, reason=DETACHED_QUIT_REASON)
             except (ModalError, RunStoreError, OSError) as exc:
                 self.notify(f"could not ask {run.ref} to stop on Modal: {exc}", severity="error")
                 return

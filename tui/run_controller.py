@@ -36,7 +36,6 @@ from nsm.execution import (
     InProcessBackend,
     backend_for,
     make_backend,
-    plan_resume,
 )
 from nsm.runs import Run, RunStore, RunStoreError
 from tui.live_run import LiveRun
@@ -268,7 +267,7 @@ class RunController(Widget):
         if chosen.slow:
             self._resume_slow(chosen, run, checkpoint)
             return checkpoint or "its latest committed checkpoint"
-        plan = plan_resume(run, checkpoint)
+        plan = chosen.plan(run, checkpoint)
         try:
             configured = run.run_config().threads
         except RunStoreError:
@@ -404,9 +403,7 @@ class RunController(Widget):
     def _resume_slow(self, backend: Backend, run: Run, checkpoint: str | None) -> None:
         label = BACKEND_LABELS.get(backend.name, backend.name)
         try:
-            planner = getattr(backend, "plan", None)
-            plan = planner(run, checkpoint) if planner is not None else plan_resume(run, checkpoint)
-            backend.resume(plan)
+            backend.resume(backend.plan(run, checkpoint))
         except Exception as exc:
             self.post_message(self.Notice(f"could not resume {run.ref} on {label}: {exc}", "error"))
             return

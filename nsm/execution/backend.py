@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from nsm.runs import lock as run_lock
 from nsm.execution.launcher import python_command, spawn_detached
-from nsm.execution.rules import ResumePlan, plan_stop
+from nsm.execution.rules import ResumePlan, plan_resume, plan_stop
 from nsm.execution.source import EventSource
 from nsm.runs import Run
 from nsm.runs.errors import RunStoreError
@@ -89,6 +89,10 @@ class Backend(ABC):
 
     @abstractmethod
     def resume(self, plan: ResumePlan, *, threads: int | None = None) -> Execution: ...
+
+    def plan(self, run: Run, checkpoint: str | None = None) -> ResumePlan:
+        """The resume rules for `run`, against the checkpoints where this backend keeps them."""
+        return plan_resume(run, checkpoint)
 
     def stop(self, run: Run, *, hard: bool = False, reason: str = "stop requested") -> str:
         """Ask `run` to stop at its next step; NotStoppable when nothing trains it."""

@@ -214,6 +214,7 @@ def _attach(args: argparse.Namespace) -> int:
     if not args.headless:
         _require_terminal()  # before a Modal mirror is (re)started for a dashboard that cannot open
     if args.run:
+        from nsm.execution import MODAL, backend_name
         from tui.cli import modal_backend
         from tui.cli.common import get_run, open_store
 
@@ -222,7 +223,7 @@ def _attach(args: argparse.Namespace) -> int:
             from tui.cli.training import cmd_attach_headless
 
             return cmd_attach_headless(args)
-        if run.remote_info():
+        if backend_name(run) == MODAL:
             modal_backend.prepare_attach(run)
     elif args.headless:
         raise CliError("--headless needs a RUN")

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
-from nsm.execution import EventSource, NotStoppable, ResumePlan, backend_for, follow, plan_resume
+from nsm.execution import MODAL, EventSource, NotStoppable, ResumePlan, backend_for, backend_name, follow, plan_resume
 from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
 from tui.cli.common import get_run, open_store
@@ -80,7 +80,7 @@ def _detach(run: Run, plan: ResumePlan | None = None) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
-    if run.remote_info():
+    if backend_name(run) == MODAL:
         from tui.cli.modal_backend import resume_remote
 
         return resume_remote(run, args)
@@ -101,7 +101,7 @@ def resume_plan(run: Run, chosen: str | None) -> ResumePlan:
 def cmd_stop(args: argparse.Namespace) -> int:
     store = open_store(args)
     run = get_run(store, args.run)
-    if run.remote_info():
+    if backend_name(run) == MODAL:
         from tui.cli.modal_backend import stop_remote
 
         return stop_remote(run, args)
@@ -149,7 +149,7 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
     ctrl+c leaves the run alone (it only stops following)."""
     store = open_store(args)
     run = get_run(store, args.run)
-    if run.remote_info():
+    if backend_name(run) == MODAL:
         from tui.cli.modal_backend import cmd_attach_remote
 
         return cmd_attach_remote(args)

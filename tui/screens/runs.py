@@ -507,7 +507,7 @@ class RunsScreen(Screen[None]):
     async def action_resume(self) -> None:
         """Resume the run from the checkpoint under the cursor (else its latest), where it trains:
         the execution layer's rules say whether and from where, its backend says how."""
-        from nsm.execution import IN_PROCESS, MODAL, Backend, backend_for, plan_resume
+        from nsm.execution import IN_PROCESS, MODAL, Backend, backend_for
 
         run = self._need_run()
         if run is None:
@@ -516,15 +516,9 @@ class RunsScreen(Screen[None]):
         file = chosen.file if chosen is not None else None
         backend: Backend
         try:
-            if run.remote_info() is not None:
-                from remote.backend import ModalBackend
-
-                backend = modal = ModalBackend()
-                # The rules against the volume's files: network calls with deadlines, off the loop.
-                plan = await asyncio.to_thread(modal.plan, run, file)
-            else:
-                backend = backend_for(run)  # the run's config says where it trains
-                plan = plan_resume(run, file)
+            backend = backend_for(run)  # where the run trains: its config, or Modal for a Modal run
+            # Modal's rules read the volume's files: network calls with deadlines, off the loop.
+            plan = await asyncio.to_thread(backend.plan, run, file) if backend.slow else backend.plan(run, file)
         except Exception as exc:  # noqa: BLE001 - NotResumable, RunLocked, ModalError: their own wording
             self.notify(_one_line(exc), severity="error", timeout=8)
             return

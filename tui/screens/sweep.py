@@ -28,9 +28,21 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
 from nsm.config import DOMAINS, FIELDS, RunConfig
+from nsm.execution import backend_name
 from nsm.runs import RunStoreError
 from nsm.sweeps import (
     DONE,
@@ -624,7 +636,7 @@ class SweepScreen(Screen[None]):
             return
         runs = [view.run for view in snap.remaining if not view.missing]
         # A point that began training here has its checkpoints here, not on the volume.
-        local = [run for run in runs if run.remote_info() is None and run.status() != "created"]
+        local = [run for run in runs if backend_name(run) != MODAL and run.status() != "created"]
         runs = [run for run in runs if run not in local]
         if local:
             names = ", ".join(run.name for run in local)
@@ -819,8 +831,8 @@ def _send_to_modal(runs: list[Any], max_parallel: int) -> int:
 
     client = modal_runs.client()
     client.check_token()
-    fresh = [run for run in runs if run.remote_info() is None]
-    stopped = [run for run in runs if run.remote_info() is not None]
+    fresh = [run for run in runs if backend_name(run) != MODAL]
+    stopped = [run for run in runs if backend_name(run) == MODAL]
     if fresh:
         modal_runs.start_existing_on_modal(fresh, max_parallel=max_parallel, modal=client)
     backend = ModalBackend(client)
