@@ -3,6 +3,10 @@
 A reader (or a crash) sees either the old file or the new one, never half of
 one. Used for every file that matters: checkpoints, configs, histories,
 results, dataset caches.
+
+Modes: every file of the store is created `FILE_MODE` (0o644) and every folder
+`DIR_MODE` (0o755), less the process umask, whoever writes it (a temp file of
+mkstemp would otherwise be 0o600).
 """
 
 from __future__ import annotations
@@ -14,6 +18,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (threads may be writing)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode of a new file of the store: FILE_MODE less the umask."""
+    return FILE_MODE & ~current_umask()
+
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
@@ -24,9 +50,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), file_mode())  # mkstemp makes 0o600; the store's files are all alike
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # rename replaces a symlink at `path` itself: it never writes through it.
         os.replace(tmp, path)
     except BaseException:
         try:

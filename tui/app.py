@@ -21,6 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from nsm.text import plain
 from tui.context import AppContext
 from tui.messages import AttachRun, ResumeRun
 from tui.session import RUN, Session, Work
@@ -96,6 +97,11 @@ class NSMApp(App[None]):
         from tui.screens.runs import prefetch_runs
 
         prefetch_runs(self.context.store)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None, markup: bool = True) -> None:
+        """Toasts show literal text: messages carry run names, errors and paths from a run's
+        files, which must neither be read as markup nor reach the terminal as escape codes."""
+        super().notify(plain(message), title=plain(title), severity=severity, timeout=timeout, markup=False)
 
     def action_ctrl_c(self) -> None:
         self.notify("ctrl+c does not quit: press ctrl+q (a running training run is asked first)", timeout=4)

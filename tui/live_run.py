@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from nsm.execution.render import EPOCH, fmt_duration, fmt_num, render  # noqa: F401 - fmt_* used by the panels
 from nsm.runs import events as ev
 from nsm.runs.history import HistoryBuilder, StateBuilder
+from nsm.text import plain
 
 MAX_LOG_LINES = 500
 MAX_GPU_POINTS = 4000
@@ -237,11 +238,11 @@ class LiveRun:
 
     def failure_text(self) -> str:
         f = self.failed or {}
-        return str(f.get("error") or f.get("error_type") or "the run failed")
+        return plain(f.get("error") or f.get("error_type") or "the run failed")
 
     def failure_hint(self) -> str | None:
         hint = (self.failed or {}).get("hint")
-        return str(hint) if hint else None
+        return plain(hint) if hint else None
 
     def oom_batch_size(self) -> int | None:
         """The smaller BATCH_SIZE an out-of-memory failure suggests, if it was one."""

@@ -52,7 +52,10 @@ def _is_number(v: Any) -> bool:
 def _when(t: Any) -> str:
     if not isinstance(t, (int, float)):
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    except (OverflowError, ValueError, OSError):  # inf, nan or far out of range in a damaged file
+        return "-"
 
 
 def duration(seconds: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from nsm.runs import lock as run_lock
 from nsm.execution.launcher import python_command, spawn_detached
-from nsm.execution.rules import ResumePlan, plan_resume, plan_stop
+from nsm.execution.rules import ResumePlan, not_signalled_note, plan_resume, plan_stop
 from nsm.execution.source import EventSource
 from nsm.runs import Run
 from nsm.runs.errors import RunStoreError
@@ -107,7 +107,11 @@ class Backend(ABC):
                 pass
         if hard and signalled:
             return f"killed {run.name} (pid {target.pid}); resume it later from its last checkpoint"
-        return f"asked {run.name} to stop at the next step (a checkpoint is written)" + (" · SIGTERM sent" if signalled else "")
+        return (
+            f"asked {run.name} to stop at the next step (a checkpoint is written)"
+            + (" · SIGTERM sent" if signalled else "")
+            + not_signalled_note(target)
+        )
 
     def events(self, run: Run, from_seq: int = 0) -> EventSource:
         return EventSource.for_viewer(run.events_path, from_seq)
@@ -150,6 +154,9 @@ class InProcessBackend(Backend):
     def claim(self, run: Run, plan: ResumePlan | None = None) -> Claim:
         held = run_lock.acquire(run.path, run.ref, purpose="train in-process")
         try:
+            # A request left from before this start is not for it; one sent from now on is
+            # (the engine keeps requests newer than its process, and this process is old).
+            run.clear_stop_request()
             return Claim(run, held, _prepare_resume(plan))
         except BaseException:
             held.release()

@@ -41,7 +41,9 @@ def spawn_detached(
     full_env.update(env or {})
     existing = full_env.get("PYTHONPATH")
     full_env["PYTHONPATH"] = PACKAGE_ROOT + (os.pathsep + existing if existing else "")
-    with open(log_path, "ab") as log:
+    # 0o644 less the umask, like every file of the store (nsm.atomic.FILE_MODE).
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nsm.runs import events as ev
+from nsm.text import plain
 
 # What each kind of line is, so that a viewer can leave some out: the
 # dashboard draws epochs as charts and has no use for their lines.
@@ -24,6 +25,10 @@ class Line:
     level: str  # info / event / warning / error
     text: str
     kind: str = MILESTONE
+
+    def __post_init__(self) -> None:
+        # A run's files can hold anything: every viewer gets text a terminal only prints.
+        object.__setattr__(self, "text", plain(self.text))
 
 
 def number(x: Any) -> float | None:

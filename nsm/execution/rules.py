@@ -21,6 +21,7 @@ from nsm.runs import lock as run_lock
 from nsm.runs import Run
 from nsm.runs.checkpoints import BEST, CheckpointInfo, latest_checkpoint, parse_checkpoint_name
 from nsm.runs.errors import RunStoreError
+from nsm.runs.process import this_host
 
 
 class NotResumable(RunStoreError):
@@ -93,8 +94,22 @@ def plan_resume(
             f"(nsm-tui resume {run.name} --checkpoint FILE, or r on a checkpoint in the runs screen)"
         )
     if furthest is None:
-        raise NotResumable(f"run {run.name} has no checkpoint to resume from; start a new run instead")
+        raise NotResumable(
+            f"run {run.name} has no checkpoint to resume from (it stopped before its first one); "
+            f"start it again from scratch under its name: nsm-tui resume {run.name} --restart"
+        )
     return _plan(run, furthest, furthest, explicit=False)
+
+
+def check_restart(run: Run) -> None:
+    """May `run` be started again from scratch under its name (`resume --restart`)? Only a run
+    that nothing trains and that has no checkpoint: nothing of value is set aside."""
+    check_not_training(run, what="restart")
+    if run.checkpoints():
+        raise NotResumable(
+            f"run {run.name} has checkpoints: resume it (nsm-tui resume {run.name}, or --checkpoint FILE) "
+            "instead of restarting it from scratch"
+        )
 
 
 def resumable_now(run: Run) -> bool:
@@ -111,13 +126,22 @@ def resumable_now(run: Run) -> bool:
 def _find(run: Run, infos: list[CheckpointInfo], checkpoint: str | os.PathLike[str]) -> CheckpointInfo:
     text = os.fspath(checkpoint)
     name = os.path.basename(text)
-    if os.path.isabs(text) and Path(text).parent != run.path:
+    if (os.path.isabs(text) or os.path.dirname(text)) and not _in_folder(run, text):
         raise NotResumable(f"--checkpoint: {text} is not in the folder of run {run.name} ({run.path})")
     for info in infos:
         if info.file == name:
             return info
     names = ", ".join(c.file for c in infos) or "none"
     raise NotResumable(f"--checkpoint: {name} is not a checkpoint of run {run.name} (it has: {names})")
+
+
+def _in_folder(run: Run, text: str) -> bool:
+    """Whether the checkpoint path `text` (absolute, or relative to the run) names a file in the run's own folder."""
+    path = Path(text) if os.path.isabs(text) else run.path / text
+    try:
+        return path.resolve().parent == run.path.resolve()
+    except (OSError, RuntimeError):
+        return path.parent == run.path
 
 
 def _plan(run: Run, chosen: CheckpointInfo, furthest: CheckpointInfo | None, *, explicit: bool) -> ResumePlan:
@@ -144,6 +168,17 @@ class StopTarget:
     run: Run
     pid: int | None  # a local process that may be signalled (this host, holds the lock)
     remote: bool  # a Modal run: the stop goes through Modal
+    not_signalled: int | None = None  # a pid process.json names that does not hold the lock
+
+
+def not_signalled_note(target: StopTarget) -> str:
+    """The words for a pid that `stop` leaves alone because it is not the run's trainer."""
+    if target.not_signalled is None:
+        return ""
+    return (
+        f"; pid {target.not_signalled} named in its process.json does not hold the run's lock, "
+        "so it is not this run's process and was not signalled"
+    )
 
 
 def plan_stop(run: Run) -> StopTarget:
@@ -151,11 +186,14 @@ def plan_stop(run: Run) -> StopTarget:
     holder = run_lock.holder(run.path)
     remote = run.remote_info() is not None
     if holder is not None:
-        from nsm.runs.process import this_host
-
         pid = holder.pid if holder.host in (None, this_host()) and holder.pid and holder.pid != os.getpid() else None
         return StopTarget(run, pid, remote)
     status = run.status()
     if status != "running":
         raise NotStoppable(f"run {run.name} is not running (status: {status})")
-    return StopTarget(run, None, remote)
+    info = run.process_info() or {}
+    named = info.get("pid") if not remote and info.get("host") == this_host() else None
+    # A trainer of this host holds the lock; a pid merely named in process.json (reused,
+    # or written by hand) is not this run's process and is never signalled: only the
+    # stop-request file is left, which reaches nothing but a real trainer of the run.
+    return StopTarget(run, None, remote, not_signalled=named if isinstance(named, int) else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,19 @@ from nsm.runs.history import RunState, StateBuilder
 
 def load_json_object(path: Path, what: str) -> dict[str, Any] | None:
     """The JSON object in `path`, None when the file is absent; RunStoreError
-    (naming `what` and the file) when it cannot be read or is not an object."""
+    (naming `what` and the file) when it cannot be read or is not an object.
+    A symlink, a FIFO, a directory or a device in its place is refused, never waited on."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = ev.open_regular(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except RunStoreError as exc:
+        raise RunStoreError(f"cannot read {what}: {exc}") from None
+    except OSError as exc:
+        raise RunStoreError(f"cannot read {what} {path}: {exc}") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RunStoreError(f"cannot read {what} {path}: {exc}") from None
     try:
@@ -34,9 +43,25 @@ def load_json_object(path: Path, what: str) -> dict[str, Any] | None:
         raise RunStoreError(
             f"{what} {path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete the file"
         ) from None
+    except (ValueError, RecursionError) as exc:
+        # int() refuses a number of thousands of digits inside json.loads; deep nesting overflows the parser.
+        raise RunStoreError(
+            f"{what} {path} cannot be parsed ({str(exc)[:120] or type(exc).__name__}); fix or delete the file"
+        ) from None
     if not isinstance(obj, dict):
         raise RunStoreError(f"{what} {path} should hold a JSON object, found {type(obj).__name__}")
     return obj
+
+
+def not_regular_problem(path: Path) -> str | None:
+    """What is wrong when something other than a regular file sits at `path`; None if fine or absent."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return ev.not_regular_message(path.name, mode)
 
 
 # Our writer starts every line with this envelope, so in a log of our own
@@ -45,9 +70,9 @@ def load_json_object(path: Path, what: str) -> dict[str, Any] | None:
 # found by a fast scan, and skips the progress, gpu and checkpoint lines that
 # make up most of a long log. Any other log is parsed line by line.
 _PREFIX = b'{"v":%d,"seq":' % ev.EVENT_VERSION
-_ENVELOPE = re.compile(rb'\{"v":\d+,"seq":(\d+),"t":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?),"type":"([a-z_]+)"')
+_ENVELOPE = re.compile(rb'\{"v":\d+,"seq":(\d{1,18}),"t":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?),"type":"([a-z_]+)"')
 _SUMMARIZED = re.compile(rb'"type":"(run_started|resumed|epoch_end|eval|log|finished|interrupted|failed)"')
-_EPOCH = re.compile(rb'"epoch":(\d+)[,}]')
+_EPOCH = re.compile(rb'"epoch":(\d{1,12})[,}]')  # bounded: int() of thousands of digits raises
 
 
 @dataclass
@@ -80,7 +105,7 @@ class RunFileCache:
         # One lock around the whole refresh: entries are folded in place.
         with self._lock:
             try:
-                fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                fd = _open_log(path)
             except (FileNotFoundError, NotADirectoryError):
                 self._logs.pop(key, None)
                 return RunState(), 0, 0
@@ -109,7 +134,7 @@ class RunFileCache:
         key = str(path)
         with self._lock:
             try:
-                fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                fd = _open_log(path)
             except (FileNotFoundError, NotADirectoryError):
                 self._checkpoints.pop(key, None)
                 return []
@@ -160,6 +185,12 @@ class RunFileCache:
             for table in (self._logs, self._json, self._checkpoints):
                 for key in [k for k in table if k.startswith(prefix) and os.path.dirname(k) not in keep]:
                     del table[key]
+
+
+def _open_log(path: Path) -> int:
+    """Open an event log to read: RunStoreError (never a hang) for a FIFO, a symlink,
+    a directory or a device in its place; FileNotFoundError when it is absent."""
+    return ev.open_regular(path)
 
 
 def _appended_to(fd: int, size: int, offset: int) -> bool:

@@ -8,12 +8,16 @@ line, so a crash mid-write never corrupts what was already there.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import threading
 import time
 from pathlib import Path
 from typing import Any, Collection
+
+from nsm.runs.errors import RunStoreError
 
 EVENT_VERSION = 1
 
@@ -41,6 +45,57 @@ DURABLE_TYPES = TERMINAL_TYPES | {CHECKPOINT}
 _RESERVED = frozenset({"v", "seq", "t", "type"})
 _READ_CHUNK = 1 << 16
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a log symlinked elsewhere (another run's) is refused
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO in a log's place must not hang anyone
+# How a reader opens a run file: never through a symlink, never blocking on a FIFO.
+READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def not_regular_message(path: str | os.PathLike[str], mode: int | None) -> str:
+    kind = "a symbolic link" if mode is None else file_kind(mode)
+    return f"{path} is {kind}; only a regular file is allowed there (remove or replace it)"
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = READ_FLAGS, mode: int = 0o644) -> int:
+    """os.open that refuses (RunStoreError) a symlink, a FIFO, a directory or a device at
+    `path`; FileNotFoundError / NotADirectoryError propagate as they are."""
+    try:
+        fd = os.open(path, flags | _O_NOFOLLOW | _O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(path)):
+            raise RunStoreError(not_regular_message(path, None)) from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a directory opened for writing; a FIFO no one reads
+            try:
+                raise RunStoreError(not_regular_message(path, os.lstat(path).st_mode)) from None
+            except OSError:
+                pass
+        raise
+    try:
+        st_mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st_mode):
+        os.close(fd)
+        raise RunStoreError(not_regular_message(path, st_mode))
+    if _O_NONBLOCK and hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
 
 
 def make_event(seq: int, type: str, /, *, t: float | None = None, **payload: Any) -> dict[str, Any]:
@@ -97,7 +152,8 @@ class EventLogWriter:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._lock = threading.RLock()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o644)
+        # Never through a symlink, never onto a FIFO, a directory or a device (RunStoreError).
+        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o644)
         try:
             size = _truncate_partial_tail(fd)
             self.next_seq = _last_seq(fd, size) + 1
@@ -133,7 +189,13 @@ class EventLogWriter:
             # summarise long logs recognise a line's type without parsing it.
             event = {"v": event.get("v", EVENT_VERSION), "seq": seq, "t": t, "type": event["type"], **event}
             data = encode_event(event)
-            _write_all(self._fd, data)
+            try:
+                _write_all(self._fd, data)
+            except OSError:
+                # A full disk may take half a line: cut it off, so the next append
+                # (the failure's own event, once space is freed) starts a whole line.
+                _cut_back(self._fd, data)
+                raise
             if event["type"] in DURABLE_TYPES:
                 os.fsync(self._fd)
             self.next_seq += 1
@@ -185,6 +247,15 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def _cut_back(fd: int, data: bytes) -> None:
+    try:
+        size = os.fstat(fd).st_size
+        if size and _pread(fd, 1, size - 1) != b"\n":
+            _truncate_partial_tail(fd)
+    except OSError:
+        pass
 
 
 def _truncate_partial_tail(fd: int) -> int:
@@ -298,9 +369,13 @@ def read_events(
     progress, or a crash mid-write) is ignored and not counted as bad.
     """
     try:
-        with open(path, "rb") as fh:
+        fd = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError, RunStoreError):
+        return [], 0  # not a log (a FIFO, a symlink, a directory): listings report it as a problem
+    try:
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read()
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return [], 0
     end = data.rfind(b"\n")
     events, bad, _ = parse_lines(data[: end + 1], from_seq - 1, types)
@@ -334,7 +409,10 @@ class EventFollower:
         self.problem = None
         self.behind = False
         try:
-            fd = os.open(self.path, os.O_RDONLY | _O_BINARY)
+            fd = open_regular(self.path)
+        except RunStoreError as exc:
+            self.problem = str(exc)
+            return []
         except FileNotFoundError:
             if self._seen or not self.path.parent.is_dir():
                 self.problem = self._missing_problem()

@@ -8,15 +8,17 @@ while being read.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from nsm.atomic import atomic_write_json
+from nsm.atomic import DIR_MODE, FILE_MODE, atomic_write_json
 from nsm.config import ConfigError, RunConfig, validate_config
 from nsm.runs import events as ev
 from nsm.runs.cache import CACHE, load_json_object
@@ -39,6 +41,9 @@ PROCESS_FILE = "process.json"
 HEARTBEAT_FILE = "heartbeat"
 LOG_FILE = "train.log"
 REMOTE_FILE = "remote.json"
+# The failure of a run whose log could not take its `failed` event (a full disk).
+FAILURE_FILE = "failed.json"
+RESERVE_FILE = ".reserve"  # space the engine frees to record its own failure
 
 RUNNING = "running"
 FINISHED = ev.FINISHED
@@ -56,7 +61,53 @@ def default_runs_dir(flag: str | os.PathLike[str] | None = None) -> Path:
     writes to the same place.
     """
     chosen = flag if flag not in (None, "") else os.environ.get(ENV_RUNS_DIR) or "runs"
-    return Path(os.path.abspath(Path(chosen).expanduser()))
+    try:
+        expanded = Path(chosen).expanduser()
+    except RuntimeError:  # `~nosuchuser/runs`: Path.expanduser cannot resolve the user
+        source = "--runs-dir" if flag not in (None, "") else f"${ENV_RUNS_DIR}"
+        raise RunStoreError(f"{source}: cannot expand {os.fspath(chosen)!r}: no such user or home directory") from None
+    return Path(os.path.abspath(expanded))
+
+
+# Kernel and device trees: folders there are never a run store, and listing them
+# as runs (every /proc/<pid>/ns a "run") or writing into them is a mistake.
+_SYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def check_store_root(root: Path, *, write: bool = False) -> None:
+    """RunStoreError when `root` cannot be a run store: a file, a system folder
+    (/proc, /sys, /dev), a path the OS refuses (too long), or, with `write`, a
+    folder that cannot be written. A root that does not exist yet is fine."""
+    text = os.fspath(root)
+    for system in _SYSTEM_ROOTS:
+        if text == system or text.startswith(system + os.sep):
+            raise RunStoreError(f"runs dir {text} is inside {system}, a system folder, not a run store; choose another --runs-dir")
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise RunStoreError(f"runs dir {_short(text)} cannot be used: {exc.strerror or exc}") from None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise RunStoreError(f"runs dir {_short(text)} is not a directory; choose another --runs-dir")
+    if write:
+        probe = root if st is not None else _existing_parent(root)
+        if probe is not None and not os.access(probe, os.W_OK | os.X_OK):
+            raise RunStoreError(f"runs dir {_short(text)} is not writable ({probe} is read-only for this user)")
+
+
+def _existing_parent(path: Path) -> Path | None:
+    for parent in path.parents:
+        try:
+            if parent.is_dir():
+                return parent
+        except OSError:
+            return None
+    return None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _mtime(path: Path) -> float | None:
@@ -189,7 +240,7 @@ class Run(StopRequests):
         return EventLogWriter(self.events_path)
 
     def state(self) -> RunState:
-        return CACHE.state(self.events_path)[0]
+        return _with_failure(self, CACHE.state(self.events_path)[0])
 
     def history(self) -> dict[str, Any]:
         """training_history.json when it is at least as new as the event log,
@@ -247,12 +298,29 @@ class Run(StopRequests):
         try:
             os.utime(self.heartbeat_path)
         except FileNotFoundError:
-            self.heartbeat_path.touch()
+            self.heartbeat_path.touch(mode=FILE_MODE)
 
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat; None if there never was one."""
         mtime = _mtime(self.heartbeat_path)
         return None if mtime is None else time.time() - mtime
+
+    failure_path = property(lambda self: self.path / FAILURE_FILE)
+
+    def failure_record(self, state: RunState | None = None) -> dict[str, Any] | None:
+        """failed.json when it describes the latest attempt (written after the log's
+        last event, by an engine that could not append its `failed` event), else None."""
+        try:
+            record = load_json_object(self.failure_path, "failure record")
+        except RunStoreError:
+            return None
+        if record is None:
+            return None
+        state = state if state is not None else CACHE.state(self.events_path)[0]
+        after = record.get("after_seq")
+        if not isinstance(after, int) or isinstance(after, bool) or after < state.last_seq:
+            return None  # a later attempt wrote events: this failure is history
+        return record
 
     def status(self) -> str:
         """running / finished / interrupted / failed / stale / created."""
@@ -267,7 +335,7 @@ class Run(StopRequests):
             has_events = self.events_path.stat().st_size > 0
         except OSError:
             has_events = False
-        return _status(self, RunState(), has_events=has_events)
+        return _status(self, RunState(), has_events=has_events, failure=False)
 
     def is_running(self) -> bool:
         return self.status() == RUNNING
@@ -291,13 +359,15 @@ class Run(StopRequests):
         return _summarize(self)
 
 
-def _status(run: Run, state: RunState, has_events: bool) -> str:
+def _status(run: Run, state: RunState, has_events: bool, failure: bool = True) -> str:
     # A held lock means a trainer owns the run now, even before its first event
     # (a resume still loading its data reads as running, not as the old ending).
     if run_lock.holder(run.path) is not None:
         return RUNNING
     if state.status is not None:
         return state.status
+    if failure and run.failure_record(state) is not None:
+        return FAILED
     info = run.process_info()
     if info is not None and info.get("host") == this_host():
         started = info.get("started")
@@ -310,6 +380,19 @@ def _status(run: Run, state: RunState, has_events: bool) -> str:
     return STALE
 
 
+def _with_failure(run: Run, state: RunState) -> RunState:
+    """The state with failed.json folded in, when the log could not take the `failed` event."""
+    if state.status is not None:
+        return state
+    record = run.failure_record(state)
+    if record is None:
+        return state
+    t = record.get("t")
+    return dataclasses.replace(
+        state, status=FAILED, error=str(record.get("error") or "failed"), finished=t if isinstance(t, (int, float)) else None
+    )
+
+
 def _summarize(run: Run) -> RunSummary:
     problems: list[str] = []
     try:
@@ -319,9 +402,14 @@ def _summarize(run: Run) -> RunSummary:
     except RunStoreError as exc:
         config = None
         problems.append(str(exc))
-    state, bad, size = CACHE.state(run.events_path)
+    try:
+        state, bad, size = CACHE.state(run.events_path)
+    except RunStoreError as exc:  # a FIFO or a directory in place of the log
+        state, bad, size = RunState(), 0, 0
+        problems.append(str(exc))
     if bad:
         problems.append(f"{bad} unreadable line(s) in {EVENTS_FILE}")
+    state = _with_failure(run, state)
     return RunSummary(
         name=run.name,
         domain=run.domain,
@@ -407,14 +495,19 @@ class RunStore:
                     "store: choose another name or delete that run"
                 )
         domain_dir = self.root / domain
-        domain_dir.mkdir(parents=True, exist_ok=True)
         path = domain_dir / name
         try:
-            path.mkdir()
+            domain_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            path.mkdir(mode=DIR_MODE)
         except FileExistsError:
             raise RunExists(f"a run named {name!r} already exists ({domain}/{name})") from None
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run directory {_short(str(path))}: {exc.strerror or exc}") from None
         try:
             atomic_write_json(path / CONFIG_FILE, config.to_dict())
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise RunStoreError(f"cannot write {_short(str(path / CONFIG_FILE))}: {exc.strerror or exc}") from None
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -442,7 +535,7 @@ class RunStore:
             run = Run(path)
             try:
                 summary = _summarize(run)
-            except OSError as exc:
+            except (OSError, RunStoreError) as exc:
                 if not path.exists():
                     continue  # deleted while we read it
                 summary = RunSummary(run.name, run.domain, path, STALE, RunState(), None, f"unreadable: {exc}", None)

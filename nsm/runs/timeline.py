@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from nsm.atomic import atomic_write_json
+from nsm.atomic import DIR_MODE, atomic_write_json
 from nsm.runs import events as ev
 from nsm.runs.checkpoints import BEST, BEST_FILE, checkpoint_file_name, parse_checkpoint_name
 from nsm.runs.events import read_events
@@ -131,12 +131,12 @@ def discard_future(
     stamp, t = _stamp(now)
     base = f"{stamp}-from-epoch-{int(epoch)}" + (f"-step-{int(step)}" if step else "")
     parent = folder / DISCARDED_DIR
-    parent.mkdir(exist_ok=True)
+    parent.mkdir(mode=DIR_MODE, exist_ok=True)
     target = parent / base
     n = 1
     while True:
         try:
-            target.mkdir()
+            target.mkdir(mode=DIR_MODE)
             break
         except FileExistsError:
             n += 1
@@ -166,6 +166,54 @@ def discard_future(
             "note": f"the run was resumed from epoch {int(epoch)}"
             + (f", step {int(step)}" if step else "")
             + "; these files describe the epochs after it, which were discarded and trained again",
+        },
+    )
+    return target
+
+
+# What a restart from scratch sets aside: everything the earlier attempt wrote except
+# the config (the run keeps its name and settings), its lock and its output log.
+_RESTART_FILES = ("events.jsonl", _HISTORY_FILE, _RESULTS_FILE, "process.json", "heartbeat", "failed.json", "stop_requested")
+
+
+def set_aside_for_restart(run: RunLike, *, now: float | _dt.datetime | None = None) -> Path | None:
+    """Move the record of an attempt that never reached a checkpoint into
+    `<run>/discarded/<UTC stamp>-restart/` (with an info.json), so the run can start
+    again from scratch under its name. Returns that folder, or None when nothing was there."""
+    folder = _run_dir(run)
+    try:
+        present = {e.name for e in os.scandir(folder) if e.is_file(follow_symlinks=False)}
+    except OSError:
+        return None
+    files = [n for n in _RESTART_FILES if n in present]
+    files += sorted(n for n in present if n.startswith("evaluation_") and n.endswith(".json"))
+    if not files:
+        return None
+    stamp, t = _stamp(now)
+    parent = folder / DISCARDED_DIR
+    parent.mkdir(mode=DIR_MODE, exist_ok=True)
+    target, n = parent / f"{stamp}-restart", 1
+    while True:
+        try:
+            target.mkdir(mode=DIR_MODE)
+            break
+        except FileExistsError:
+            n += 1
+            target = parent / f"{stamp}-restart-{n}"
+    moved = []
+    for name in files:
+        try:
+            os.rename(folder / name, target / name)
+            moved.append(name)
+        except FileNotFoundError:
+            continue
+    atomic_write_json(
+        target / INFO_FILE,
+        {
+            "restarted_at": _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "t": t,
+            "files": moved,
+            "note": "the run was restarted from scratch (it had no checkpoint); these files are its earlier attempt",
         },
     )
     return target

@@ -45,6 +45,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     name = path.name
     if not path.exists():
         raise CheckpointError(f"checkpoint {name} does not exist ({path})")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {name} is not a regular file ({path})")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {name} is empty (0 bytes): the write that made it did not finish")
     try:
@@ -78,6 +80,12 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     missing = [k for k in REQUIRED_KEYS if k not in blob]
     if missing:
         raise CheckpointError(f"checkpoint {name} is incomplete: missing {', '.join(missing)}")
+    if not isinstance(blob["config"], dict):
+        raise CheckpointError(
+            f"checkpoint {name} is damaged: its config should be a mapping of settings, found {type(blob['config']).__name__}"
+        )
+    if not isinstance(blob["model"], dict):
+        raise CheckpointError(f"checkpoint {name} is damaged: its model weights should be a mapping, found {type(blob['model']).__name__}")
     return blob
 
 

@@ -140,6 +140,65 @@ def loss_metrics(model: torch.nn.Module, gs: GraphSet, device: torch.device | st
     }
 
 
+def _owner_of(folder: Any) -> str | None:
+    """`domain/name` of the run directory `folder`, or None when it is not one."""
+    from nsm.runs.store import CONFIG_FILE
+
+    return f"{folder.parent.name}/{folder.name}" if (folder / CONFIG_FILE).is_file() else None
+
+
+def _check_owner(run: Any, path: Any, file: str) -> None:
+    """Only a checkpoint in the run's own directory is that run's (CheckpointError otherwise, saying whose it is)."""
+    from nsm.training.checkpoint import CheckpointError
+
+    try:
+        folder, own = path.resolve().parent, run.path.resolve()
+    except (OSError, RuntimeError):
+        folder, own = path.parent, run.path
+    if folder == own:
+        return
+    owner = _owner_of(folder)
+    whose = f"belongs to run {owner}" if owner else f"is not in any run directory ({folder})"
+    hint = f"; evaluate it with: nsm-tui eval {owner} --checkpoint {path.name}" if owner else ""
+    raise CheckpointError(f"checkpoint {file} is foreign: it {whose}, not to run {run.ref}{hint}")
+
+
+def _check_belongs(run: Any, name: str, cfg: Any, vocabulary: Any) -> None:
+    """CheckpointError when the checkpoint was trained for another domain, vocabulary
+    or dataset than the run's own config says (a file copied in from another run)."""
+    from nsm.data import domain_spec
+    from nsm.runs.errors import RunStoreError
+    from nsm.training.checkpoint import CheckpointError
+
+    try:
+        own = run.config()
+    except RunStoreError:
+        own = {}
+    domain = own.get("domain") if isinstance(own.get("domain"), str) else run.domain
+    if cfg.domain != domain:
+        raise CheckpointError(
+            f"checkpoint {name} belongs to domain {cfg.domain} (a {cfg.domain} model), not to run {run.ref} (domain {domain})"
+        )
+    if isinstance(vocabulary, dict):
+        try:
+            expected = domain_spec(domain).to_dict()
+        except (KeyError, ValueError):
+            expected = None
+        if expected is not None:
+            keys = ("name", "node_kinds", "relations")
+            if any(vocabulary.get(k) != expected.get(k) for k in keys):
+                raise CheckpointError(
+                    f"checkpoint {name} was trained on vocabulary {vocabulary.get('name')!r} "
+                    f"({len(vocabulary.get('node_kinds') or [])} node kinds, {len(vocabulary.get('relations') or [])} relations), "
+                    f"not on run {run.ref}'s vocabulary {expected.get('name')!r} "
+                    f"({len(expected['node_kinds'])} node kinds, {len(expected['relations'])} relations)"
+                )
+    differ = [k for k in ("hidden", "num_graphs", "seed") if k in own and own[k] != getattr(cfg, k)]
+    if differ:
+        what = ", ".join(f"{k} {getattr(cfg, k)!r} vs {own[k]!r}" for k in differ)
+        raise CheckpointError(f"checkpoint {name} does not belong to run {run.ref}: its config differs ({what})")
+
+
 def evaluate_checkpoint(
     run: Any,
     checkpoint: str | None = None,
@@ -160,7 +219,7 @@ def evaluate_checkpoint(
     from pathlib import Path
 
     from nsm.atomic import atomic_write_json
-    from nsm.config import validate_config
+    from nsm.config import ConfigError, validate_config
     from nsm.data import load_dataset
     from nsm.models import build_model
     from nsm.runs.checkpoints import BEST_FILE
@@ -173,6 +232,7 @@ def evaluate_checkpoint(
     if not path.exists():
         available = ", ".join(c.file for c in run.checkpoints()) or "none"
         raise CheckpointError(f"checkpoint {file} does not exist in run {run.name} (available: {available})")
+    _check_owner(run, path, file)
     out_path = run.evaluation_path(path.name) if path.parent == run.path else None
     if reuse and out_path is not None and out_path.exists() and split == "test":
         try:
@@ -186,7 +246,11 @@ def evaluate_checkpoint(
         except (OSError, ValueError):
             pass  # unreadable: evaluate again
     blob = load_checkpoint(path, map_location=device)
-    cfg = validate_config(blob["config"])
+    try:
+        cfg = validate_config(blob["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint {path.name} has an invalid config ({exc})") from None
+    _check_belongs(run, path.name, cfg, blob.get("vocabulary"))
     ds = load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
     model = build_model(ds.spec, hidden=cfg.hidden)
     try:

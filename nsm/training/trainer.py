@@ -32,6 +32,7 @@ from nsm.models import build_model, count_parameters
 from nsm.runs import Run
 from nsm.runs import events as ev
 from nsm.runs.checkpoints import BEST_FILE, checkpoint_file_name
+from nsm.runs.store import FAILURE_FILE, RESERVE_FILE
 from nsm.runs.history import HistoryBuilder
 from nsm.training.bus import EventBus, Sink
 from nsm.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -248,7 +249,11 @@ class Trainer:
     def _run_locked(self) -> Outcome:
         sampler = None
         try:
-            self.run_dir.clear_stop_request()
+            # A stop sent between the launch and now is for this attempt: only older ones go.
+            _clear_stale_stop_request(self.run_dir)
+            _remove_orphan_temp_files(self.run_dir.path)
+            _remove_file(self.run_dir.path / FAILURE_FILE)
+            _make_reserve(self.run_dir.path / RESERVE_FILE)
             self.bus = EventBus(self.run_dir.event_writer(), self._sinks)
             self.history = HistoryBuilder().feed_all(self.run_dir.events())
             self.bus.add_sink(self.history.feed)
@@ -266,6 +271,10 @@ class Trainer:
                 sampler.stop()
             if self.bus is not None:
                 self.bus.close()
+            _remove_file(self.run_dir.path / RESERVE_FILE)
+            # The attempt is over: a stop request it heard (or one that came too late) must
+            # not stop the next start of this run.
+            self.run_dir.clear_stop_request()
         return self.outcome
 
     # -- set-up -------------------------------------------------------------
@@ -741,6 +750,9 @@ class Trainer:
             message, hint, kind, extra = str(exc), exc.hint, exc.error_type, exc.extra
         elif isinstance(exc, CheckpointError):
             message, hint, kind, extra = str(exc), "pick another checkpoint", "checkpoint", {}
+        elif isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            err = _disk_error(exc, "could not write the run's files (its event log)", getattr(self, "last_checkpoint", None))
+            message, hint, kind, extra = str(err), err.hint, err.error_type, {}
         elif _is_oom(exc):
             bs = self.config.batch_size
             message = f"CUDA out of memory at epoch {self.epoch + 1}, step {self.step + 1} with BATCH_SIZE={bs}"
@@ -763,7 +775,33 @@ class Trainer:
         }
         if kind == "exception":
             payload["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-        self.bus.emit_best_effort(ev.FAILED, **payload)
+        self._record_failure(payload)
+
+    def _record_failure(self, payload: dict[str, Any]) -> None:
+        """Write the `failed` event; on a full disk free the reserve and try again, and
+        failing that leave failed.json (which Run.status reads), so a run never ends
+        without a record that it failed."""
+        assert self.bus is not None
+        try:
+            self.bus.emit(ev.FAILED, **payload)
+            return
+        except OSError as exc:
+            log.error("could not write the failed event to the log: %s", exc)
+        _remove_file(self.run_dir.path / RESERVE_FILE)  # the space kept for exactly this
+        try:
+            self.bus.emit(ev.FAILED, **payload)
+            return
+        except OSError as exc:
+            log.error("could not write the failed event even after freeing the reserve: %s", exc)
+        record = {k: payload.get(k) for k in ("error", "error_type", "hint", "epoch", "step", "checkpoint")}
+        record.update(t=time.time(), after_seq=self.bus.next_seq - 1, pid=os.getpid())
+        try:
+            from nsm.atomic import atomic_write_json
+
+            atomic_write_json(self.run_dir.path / FAILURE_FILE, record)
+        except OSError as exc:
+            log.error("could not write %s either: %s", FAILURE_FILE, exc)
+        self.bus.emit_best_effort(ev.FAILED, **payload)  # the sinks (a viewer) still hear it
 
     # -- GPU ----------------------------------------------------------------
     def _start_gpu_telemetry(self) -> Any:
@@ -783,6 +821,74 @@ class Trainer:
         ).start()
 
 
+RESERVE_BYTES = 64 * 1024
+# A temp file of an atomic write (nsm.atomic: `.{name}.XXXXXXXX.tmp`) this old was left by a
+# killed writer; a younger one may be a write in progress (a stop request being sent).
+ORPHAN_TEMP_AGE_S = 5.0
+
+
+def _remove_file(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
+def _make_reserve(path: Path) -> None:
+    """Real blocks (not a sparse file) that a full disk gives back for the failure record."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        log.warning("could not create %s: %s", path, exc)
+        return
+    try:
+        os.write(fd, b"\0" * RESERVE_BYTES)
+    except OSError as exc:
+        log.warning("could not fill %s: %s", path, exc)
+    finally:
+        os.close(fd)
+
+
+def _process_start_time() -> float | None:
+    from nsm.runs.process import _proc_stat
+
+    proc = _proc_stat(os.getpid())
+    return proc[1] if proc is not None else None
+
+
+def _clear_stale_stop_request(run: Run) -> None:
+    """Drop a stop request older than this process (left by an earlier attempt); keep one sent
+    since it started (a `stop` right after a detached launch, before the engine was built)."""
+    try:
+        requested = run.stop_path.stat().st_mtime
+    except OSError:
+        return
+    started = _process_start_time()
+    if started is None or requested < started:
+        run.clear_stop_request()
+
+
+def _remove_orphan_temp_files(folder: Path) -> None:
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or now - entry.stat(follow_symlinks=False).st_mtime < ORPHAN_TEMP_AGE_S:
+                continue
+            os.unlink(entry.path)
+            log.info("removed %s, left by an interrupted write", name)
+        except OSError:
+            continue
+
+
 def _first_line(text: str) -> str:
     stripped = text.strip()
     return stripped.splitlines()[0][:500] if stripped else ""
@@ -795,7 +901,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 def _disk_error(exc: OSError, what: str, last_good: str | None) -> TrainingError:
     full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    reason = "the disk is full" if full else (exc.strerror or str(exc))
+    reason = "the disk is full (no space left on device)" if full else (exc.strerror or str(exc))
     where = f" under {Path(exc.filename).parent}" if exc.filename else ""
     keep = f"; the last good checkpoint {last_good} is intact" if last_good else ""
     hint = ("free disk space" if full else "make the run directory writable") + where + (

@@ -13,6 +13,8 @@ import sys
 from typing import Sequence
 
 from nsm.config import DOMAINS, FIELDS
+from nsm.text import plain
+from nsm.runs.errors import RunStoreError
 from tui.cli.flags import TRAIN_KNOBS, Parser, add_knob_flags, add_runs_dir, knob_type
 from tui.cli.console import CliError
 
@@ -49,6 +51,12 @@ def build_parser() -> Parser:
     p = sub.add_parser("resume", help="continue a stopped run from its latest (or a chosen) checkpoint")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--checkpoint", default=None, metavar="FILE", help="checkpoint file in the run (default: latest)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="a run stopped before its first checkpoint: start it again from scratch under its name "
+        "(its earlier log is moved to discarded/)",
+    )
     p.add_argument("--detach", action="store_true")
     p.add_argument("--json", action="store_true")
     add_runs_dir(p)
@@ -157,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(parser, args)
     except CliError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        sys.stderr.write(f"{PROG}: error: {plain(exc)}\n")
         return exc.code
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
@@ -166,6 +174,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `nsm-tui runs list | head`: the reader left; not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (RunStoreError, OSError) as exc:
+        # An unusable store or run file that a command did not word itself:
+        # still one line and exit 2. Other exceptions are bugs and keep their traceback.
+        sys.stderr.write(f"{PROG}: error: {plain(_one_line(exc))}\n")
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

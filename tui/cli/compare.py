@@ -8,13 +8,14 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from nsm.runs import RunStore, default_runs_dir
 from nsm.runs.compare import CRITERIA, VAL_LOSS, Comparison, compare_best_per_domain, compare_runs, differences_table, metrics_table
-from tui.cli.console import CliError, print_json, print_table, say
+from tui.cli.console import CliError, lit, print_json, print_table, say
 
 
 def build(args: argparse.Namespace) -> Comparison:
-    store = RunStore(default_runs_dir(getattr(args, "runs_dir", None)))
+    from tui.cli.common import open_store
+
+    store = open_store(args)
     refs = list(getattr(args, "runs", None) or [])
     if refs:
         comparison = compare_runs(store, refs)
@@ -27,6 +28,12 @@ def build(args: argparse.Namespace) -> Comparison:
     return compare_best_per_domain(store, by)
 
 
+def comparison_root(args: argparse.Namespace) -> Path:
+    from tui.cli.common import open_store
+
+    return open_store(args, write=True).root
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     comparison = build(args)
     fmt = getattr(args, "format", None) or "table"
@@ -37,18 +44,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from nsm.runs.export import ExportError
         from tui.reports import write_comparison_report
 
-        store_root = default_runs_dir(getattr(args, "runs_dir", None))
-        out = Path(args.out) if getattr(args, "out", None) else store_root / "reports"
+        out = Path(args.out) if getattr(args, "out", None) else comparison_root(args) / "reports"
         try:
             path = write_comparison_report(comparison, out)
         except ExportError as exc:
             raise CliError(str(exc)) from None
-        say(f"wrote {path}")
+        say(f"wrote {lit(path)}")
         return 0
     title = f"best run per domain by {CRITERIA[comparison.criterion]}" if comparison.criterion else "runs"
     print_table(title, *metrics_table(comparison))
     if comparison.differences:
         print_table("config values that differ", *differences_table(comparison))
     for problem in comparison.problems:
-        say(f"[red]{problem}[/]")
+        say(f"[red]{lit(problem)}[/]")
     return 0

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any, Sequence
 
+from nsm.text import plain
 from tui.formatting import fmt
 
 
@@ -26,17 +27,21 @@ def print_json(obj: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[fmt(c) for c in row] for row in rows]
+    # Cells, titles and headers can come from a run's files: literal text, never markup.
+    cells = [[plain(fmt(c)) for c in row] for row in rows]
+    columns = [plain(c) for c in columns]
+    title = plain(title) if title is not None else None
     if is_tty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(title) if title is not None else None, title_justify="left")
         for i, col in enumerate(columns):
             numeric = all(_numeric(r[i]) for r in rows) and rows
-            table.add_column(col, justify="right" if numeric else "left")
+            table.add_column(Text(col), justify="right" if numeric else "left")
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(Text(c) for c in row))
         Console().print(table)
         return
     if title:
@@ -51,19 +56,37 @@ def print_kv(title: str | None, items: Sequence[tuple[str, Any]]) -> None:
     print_table(title, ["field", "value"], [(k, v) for k, v in items])
 
 
+def lit(value: Any) -> str:
+    """`value` as a literal part of a `say` message: no markup, no control characters."""
+    from rich.markup import escape
+
+    return escape(plain(value))
+
+
 def say(message: str) -> None:
+    """`message` is markup: a value from a run's files goes in as `lit(value)`."""
+    message = plain(message)
     if is_tty():
         from rich.console import Console
+        from rich.errors import MarkupError
 
-        Console(highlight=False).print(message)
+        console = Console(highlight=False)
+        try:
+            console.print(message)
+        except MarkupError:  # a value that was not passed through `lit`: show it as it is
+            console.print(message, markup=False)
     else:
         print(_strip_markup(message))
 
 
 def _strip_markup(text: str) -> str:
+    from rich.errors import MarkupError
     from rich.text import Text
 
-    return Text.from_markup(text).plain
+    try:
+        return Text.from_markup(text).plain
+    except MarkupError:
+        return text
 
 
 def _numeric(v: Any) -> bool:

@@ -34,7 +34,7 @@ from remote.launch import (
 from remote.mirror import mirror_running, start_mirror_process
 from remote.runs import update_remote_info
 from tui.cli.common import get_run, open_store
-from tui.cli.console import CliError, print_json, print_table, say
+from tui.cli.console import CliError, lit, plain, print_json, print_table, say
 
 
 def make_client() -> ModalClient:
@@ -85,7 +85,7 @@ def train_on_modal(
     store = open_store(args)
     client = make_client()
     json_out = bool(getattr(args, "json", False))
-    client.note = (lambda text: print(text, file=sys.stderr)) if json_out else say
+    client.note = (lambda text: print(plain(text), file=sys.stderr)) if json_out else (lambda text: say(lit(text)))
     try:
         mode = "detached" if args.detach or len(configs) > 1 else "attached"
         if runs is not None:
@@ -115,10 +115,10 @@ def _report_detached(runs: list[Run], json_out: bool) -> int:
         return 0
     for run in runs:
         info = run.remote_info() or {}
-        say(f"started [bold]{run.name}[/] on Modal (function call {info.get('function_call_id')})")
-        say(f"  follow it:    nsm-tui attach {run.name}")
-        say(f"  stop it:      nsm-tui stop {run.name}")
-        say(f"  checkpoints:  volume {rc.VOLUME_NAME}, {info.get('volume_path')}/")
+        say(f"started [bold]{lit(run.name)}[/] on Modal (function call {lit(info.get('function_call_id'))})")
+        say(f"  follow it:    nsm-tui attach {lit(run.name)}")
+        say(f"  stop it:      nsm-tui stop {lit(run.name)}")
+        say(f"  checkpoints:  volume {rc.VOLUME_NAME}, {lit(info.get('volume_path'))}/")
     return 0
 
 
@@ -182,19 +182,19 @@ def _conclude(run: Run, result: FollowResult, json_out: bool, view: Any = None) 
         if json_out:
             print_json(_run_json(run, result))
         else:
-            say(f"left [bold]{run.name}[/] running on Modal" + (f" (mirror pid {pid})" if pid else ""))
-            say(f"  re-attach:  nsm-tui attach {run.name}")
-            say(f"  stop it:    nsm-tui stop {run.name}")
+            say(f"left [bold]{lit(run.name)}[/] running on Modal" + (f" (mirror pid {pid})" if pid else ""))
+            say(f"  re-attach:  nsm-tui attach {lit(run.name)}")
+            say(f"  stop it:    nsm-tui stop {lit(run.name)}")
         return 0
     if json_out:
         print_json(_run_json(run, result))
     elif view is not None and result.outcome in ("finished", "interrupted", "failed"):
         view.summary(run, result.outcome, False)
     if result.outcome == "failed":
-        say(f"run {run.name} failed on Modal: {result.error}")
+        say(f"run {lit(run.name)} failed on Modal: {lit(result.error)}")
         return 1
     if result.outcome not in ("finished", "interrupted"):
-        say(f"run {run.name}: {result.outcome}" + (f" ({result.error})" if result.error else ""))
+        say(f"run {lit(run.name)}: {lit(result.outcome)}" + (f" ({lit(result.error)})" if result.error else ""))
         return 1
     return 0
 
@@ -205,7 +205,7 @@ def _follow_many(client: ModalClient, runs: list[Run], json_out: bool) -> int:
     def line(run: Run, text: str) -> None:
         if not json_out:
             with lock:
-                print(f"[{run.ref}] {text}", flush=True)
+                print(plain(f"[{run.ref}] {text}"), flush=True)
 
     control = FollowControl()
     results: dict[Run, FollowResult] = {}
@@ -221,7 +221,7 @@ def _follow_many(client: ModalClient, runs: list[Run], json_out: bool) -> int:
             errors[run] = exc
 
     threads = [threading.Thread(target=follow, args=(r,), name=f"follow {r.ref}", daemon=True) for r in runs]
-    with _Interrupts(control, lambda text: print(text, file=sys.stderr, flush=True)):
+    with _Interrupts(control, lambda text: print(plain(text), file=sys.stderr, flush=True)):
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -293,19 +293,19 @@ def stop_remote(run: Run, args: argparse.Namespace) -> int:
     try:
         if info.get("ended") and state.status is not None and not hard:
             raise CliError(f"run {run.name} is not running on Modal (status: {state.status})", code=1)
-        say(stop_run(client, run, hard=hard))
+        say(lit(stop_run(client, run, hard=hard)))
         if wait is None:
             if not mirror_running(run):
                 start_mirror_process(run)  # the run's last events must reach the local store
             return 0
         end = _wait_mirrored(client, run, wait)
         if end is None and not hard:
-            say(f"run {run.name} did not stop within {wait:g} s: cancelling its Modal call (hard stop)")
-            say(stop_run(client, run, hard=True))
+            say(f"run {lit(run.name)} did not stop within {wait:g} s: cancelling its Modal call (hard stop)")
+            say(lit(stop_run(client, run, hard=True)))
             end = _wait_mirrored(client, run, 30.0)
         if end is None:
             raise CliError(f"run {run.name} did not report its end within the wait; see nsm-tui attach {run.name}", code=1)
-        say(f"run {run.name}: {end['type']}" + (f" (checkpoint {end['checkpoint']})" if end.get("checkpoint") else ""))
+        say(f"run {lit(run.name)}: {lit(end['type'])}" + (f" (checkpoint {lit(end['checkpoint'])})" if end.get("checkpoint") else ""))
         return 0
     except ModalError as exc:
         raise _cli_error(exc) from None
@@ -437,8 +437,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print_json({"run": run.name, "domain": run.domain, "path": str(run.path), "fetched": fetched})
         return 0
-    say(f"[bold]{run.ref}[/] in {run.path}: " + (", ".join(fetched) if fetched else "already up to date"))
-    say(f"  evaluate it:  nsm-tui eval {run.name}" + (f" --checkpoint {fetched[-1]}" if fetched and fetched[-1].endswith(".pt") else ""))
+    say(f"[bold]{lit(run.ref)}[/] in {lit(run.path)}: " + (lit(", ".join(fetched)) if fetched else "already up to date"))
+    say(f"  evaluate it:  nsm-tui eval {lit(run.name)}" + (f" --checkpoint {lit(fetched[-1])}" if fetched and fetched[-1].endswith(".pt") else ""))
     return 0
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from nsm.execution.render import DETAIL, render
 from nsm.runs import Run
-from tui.cli.console import fmt, is_tty, print_json, say
+from tui.cli.console import fmt, is_tty, lit, plain, print_json, say
 
 
 class ProgressView:
@@ -42,7 +42,7 @@ class ProgressView:
                 TimeRemainingColumn(),
             )
             self.progress.start()
-            self.run_task = self.progress.add_task(f"run {self.name}", total=None, info="")
+            self.run_task = self.progress.add_task(f"run {lit(self.name)}", total=None, info="")
             self.epoch_task = self.progress.add_task("epoch", total=None, info="")
         return self
 
@@ -52,9 +52,9 @@ class ProgressView:
 
     def note(self, text: str) -> None:
         if self.progress is not None:
-            self.progress.console.print(f"[yellow]{text}[/]")
+            self.progress.console.print(f"[yellow]{lit(text)}[/]")
         elif not self.quiet:
-            print(text, flush=True)
+            print(plain(text), flush=True)
 
     def on_event(self, e: dict[str, Any]) -> None:
         kind = e.get("type")
@@ -77,9 +77,9 @@ class ProgressView:
         if self.quiet:
             return
         if self.progress is not None:
-            self.progress.console.print(text, highlight=False)
+            self.progress.console.print(plain(text), highlight=False, markup=False)
         else:
-            print(text, flush=True)
+            print(plain(text), flush=True)
 
     def summary(self, run: Run, outcome: str, json_out: bool) -> None:
         results = run.results() if outcome == "finished" else None
@@ -90,10 +90,10 @@ class ProgressView:
             test = results["test"]
             b = results["baselines"]
             say(
-                f"[bold]{run.name}[/] finished: test accuracy [bold]{test['acc']:.3f}[/] "
+                f"[bold]{lit(run.name)}[/] finished: test accuracy [bold]{test['acc']:.3f}[/] "
                 f"(majority {b['majority']['test_acc']:.3f}, structure-blind {b['structure_blind']['test_acc']:.3f}), "
                 f"best epoch {results['best_epoch']}"
             )
         elif outcome == "interrupted":
-            say(f"resume with: nsm-tui resume {run.name}")
+            say(f"resume with: nsm-tui resume {lit(run.name)}")
         sys.stdout.flush()

@@ -9,7 +9,7 @@ from typing import Any
 
 from nsm.runs import RunStoreError
 from tui.cli.common import get_run, open_store, size_text as _size, when_text as _when
-from tui.cli.console import CliError, fmt, print_json, print_kv, print_table, say
+from tui.cli.console import CliError, fmt, lit, plain, print_json, print_kv, print_table, say
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         return 0
     if not runs:
-        say(f"no runs in {store.root}" + (f" for domain {args.domain}" if args.domain else ""))
+        say(f"no runs in {lit(store.root)}" + (f" for domain {lit(args.domain)}" if args.domain else ""))
         return 0
     rows = [
         (
@@ -54,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print_table(f"runs in {store.root}", ["domain", "run", "status", "epochs", "best val acc", "best val loss", "test acc", "started"], rows)
     problems = [r for r in runs if r.problem]
     for r in problems:
-        print(f"  ! {r.ref}: {r.problem}", file=sys.stderr)
+        print(plain(f"  ! {r.ref}: {r.problem}"), file=sys.stderr)
     return 0
 
 
@@ -122,7 +122,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError(f"refusing to delete {run.ref} without confirmation: add --yes")
-        answer = input(f"delete {run.ref} ({run.path})? [y/N] ").strip().lower()
+        answer = input(plain(f"delete {run.ref} ({run.path})? [y/N] ")).strip().lower()
         if answer not in ("y", "yes"):
             say("kept")
             return 1
@@ -130,7 +130,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         store.delete(run.ref, force=args.force)
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
-    say(f"deleted {run.ref}")
+    say(f"deleted {lit(run.ref)}")
     return 0
 
 
@@ -217,7 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
     for p in paths:
-        say(f"wrote {p}")
+        say(f"wrote {lit(p)}")
     return 0
 
 

@@ -38,7 +38,7 @@ from nsm.sweeps import (
     result_rows,
     snapshot,
 )
-from tui.cli.console import CliError, fmt, is_tty, print_json, print_table, say
+from tui.cli.console import CliError, fmt, is_tty, lit, plain, print_json, print_table, say
 
 # ------------------------------------------------------------------ parser
 # The lead calls add_sweep_parser(sub) from tui/cli.py:build_parser and
@@ -139,8 +139,10 @@ def _metric(raw: str) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    store = RunStore(getattr(args, "runs_dir", None))
+    from tui.cli.common import open_store
+
     action = getattr(args, "sweep_command", None)
+    store = open_store(args, write=action is None)
     if action is None:
         return _cmd_create(args, store)
     return {"resume": _cmd_resume, "stop": _cmd_stop, "show": _cmd_show, "list": _cmd_list}[action](args, store)
@@ -199,7 +201,7 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
         raise CliError(f"--name: {exc}" if args.name else str(exc)) from None
     shape = " × ".join(f"{a.label} {len(a.values)}" for a in axes if len(a.values) > 1) or ("config list" if args.configs else "one config")
     if not args.json:
-        say(f"sweep [bold]{sweep.name}[/]: {len(configs)} points ({shape}) in {store.root}")
+        say(f"sweep [bold]{lit(sweep.name)}[/]: {len(configs)} points ({lit(shape)}) in {lit(store.root)}")
     if getattr(args, "backend", "local") == "modal":
         from tui.cli.modal_backend import train_on_modal
 
@@ -219,7 +221,7 @@ def start_detached_queue(store: RunStore, configs: Sequence[RunConfig], label: s
     except SweepError as exc:
         raise CliError(str(exc)) from None
     runs = ", ".join(p.run for p in sweep.load().points)
-    say(f"queued [bold]{sweep.name}[/] ({label}): {runs}")
+    say(f"queued [bold]{lit(sweep.name)}[/] ({lit(label)}): {lit(runs)}")
     return _launch(sweep)
 
 
@@ -231,10 +233,10 @@ def _launch(sweep: Sweep, retry_failed: bool = False) -> int:
     except SweepBusy as exc:
         raise CliError(str(exc), code=1) from None
     say(f"running the queue in the background (pid {pid}); the runs train one after another")
-    say(f"  follow it:  nsm-tui sweep show {sweep.name}   (or F4 in nsm-tui)")
-    say(f"  stop it:    nsm-tui sweep stop {sweep.name}")
-    say(f"  resume it:  nsm-tui sweep resume {sweep.name} --detach")
-    say(f"  its output: {sweep.log_path}")
+    say(f"  follow it:  nsm-tui sweep show {lit(sweep.name)}   (or F4 in nsm-tui)")
+    say(f"  stop it:    nsm-tui sweep stop {lit(sweep.name)}")
+    say(f"  resume it:  nsm-tui sweep resume {lit(sweep.name)} --detach")
+    say(f"  its output: {lit(sweep.log_path)}")
     return 0
 
 
@@ -247,7 +249,7 @@ def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: s
 
     def write(text: str) -> None:
         if not json_out:
-            print(text, flush=True)
+            print(plain(text), flush=True)
 
     printer = LinePrinter(sweep, write)
     runner = SweepRunner(
@@ -276,7 +278,7 @@ def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: s
     else:
         print_results(snap, chosen)
         if outcome == "stopped":
-            say(f"stopped; resume with: nsm-tui sweep resume {sweep.name}")
+            say(f"stopped; resume with: nsm-tui sweep resume {lit(sweep.name)}")
     sys.stdout.flush()
     return 1 if any(p.state == FAILED for p in snap.points) else 0
 
@@ -316,14 +318,14 @@ def _cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
         raise CliError(f"sweep {sweep.name} is not running ({snap.summary()}); resume it with `nsm-tui sweep resume {sweep.name}`", code=1)
     request_stop(sweep, snap)
     current = snap.current
-    say(f"asked sweep [bold]{sweep.name}[/] to stop" + (f" after a checkpoint of {current.point.run}" if current else ""))
+    say(f"asked sweep [bold]{lit(sweep.name)}[/] to stop" + (f" after a checkpoint of {lit(current.point.run)}" if current else ""))
     if args.wait is None:
         return 0
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         now = _snap(sweep)
         if now.status not in ("running", "stopping"):
-            say(f"sweep {sweep.name}: {now.summary()}")
+            say(f"sweep {lit(sweep.name)}: {lit(now.summary())}")
             return 0
         time.sleep(0.2)  # another process's files: nothing to await
     raise CliError(f"sweep {sweep.name} did not stop within {args.wait:g} s", code=1)
@@ -363,7 +365,7 @@ def _cmd_list(args: argparse.Namespace, store: RunStore) -> int:
         print_json(rows)
         return 0
     if not rows:
-        say(f"no sweeps in {store.root}; start one with `nsm-tui sweep --domain D --grid lr=1e-3,1e-4`")
+        say(f"no sweeps in {lit(store.root)}; start one with `nsm-tui sweep --domain D --grid lr=1e-3,1e-4`")
         return 0
     print_table(f"sweeps in {store.root}", ["name", "kind", "status", "points", "states", "created"],
                 [[r["name"], r["label"], r["status"], r["points"], r["summary"], r["created"]] for r in rows])
@@ -402,19 +404,20 @@ def print_results(snap: SweepSnapshot, metric: str) -> None:
     if is_tty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, title_justify="left")
         for col in columns:
             table.add_column(col, justify="left" if col in ("best", "state") or col in (FIELDS[k].label for k in knobs) else "right")
         for r, row in zip(rows, cells):
-            table.add_row(*(("★" if c == "*" else fmt(c)) for c in row), style="bold green" if r.best else None)
+            table.add_row(*(Text("★" if c == "*" else plain(fmt(c))) for c in row), style="bold green" if r.best else None)
         Console().print(table)
     else:
         print_table(title, columns, cells)
     best = next((r for r in rows if r.best), None)
     if best is not None:
         knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
-        say(f"best: point {best.number} ({knobs_text}) {METRICS[metric].label} {fmt(best.metric(metric))} — run {best.run}")
+        say(f"best: point {best.number} ({lit(knobs_text)}) {METRICS[metric].label} {fmt(best.metric(metric))} — run {lit(best.run)}")
     elif not any(p.state == DONE for p in snap.points):
         say("no finished point yet")
 

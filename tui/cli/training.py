@@ -13,7 +13,7 @@ from nsm.execution import MODAL, EventSource, NotStoppable, ResumePlan, backend_
 from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
 from tui.cli.common import get_run, open_store
-from tui.cli.console import CliError, say
+from tui.cli.console import CliError, lit, say
 
 TERMINAL = ("finished", "interrupted", "failed")
 
@@ -41,7 +41,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return train_on_modal(args, configs)
     if args.name and len(domains) > 1:
         raise CliError("--name names one run; with --domain all each domain gets a generated name")
-    store = open_store(args)
+    if any(cfg.device == "cuda" for cfg in configs):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device: cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+    store = open_store(args, write=True)
     if args.detach and len(configs) > 1:
         from tui.cli.sweeps import start_detached_queue
 
@@ -70,10 +75,10 @@ def _detach(run: Run, plan: ResumePlan | None = None) -> int:
         execution = backend.resume(plan) if plan is not None else backend.start(run)
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
-    say(f"{'resumed' if plan else 'started'} [bold]{run.name}[/] in the background (pid {execution.pid})" + (f" from {plan.describe()}" if plan else ""))
-    say(f"  follow it:  nsm-tui attach {run.name}   (or: nsm-tui attach {run.name} --headless)")
-    say(f"  stop it:    nsm-tui stop {run.name}")
-    say(f"  its output: {run.log_path}")
+    say(f"{'resumed' if plan else 'started'} [bold]{lit(run.name)}[/] in the background (pid {execution.pid})" + (f" from {lit(plan.describe())}" if plan else ""))
+    say(f"  follow it:  nsm-tui attach {lit(run.name)}   (or: nsm-tui attach {lit(run.name)} --headless)")
+    say(f"  stop it:    nsm-tui stop {lit(run.name)}")
+    say(f"  its output: {lit(run.log_path)}")
     return 0
 
 
@@ -84,10 +89,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from tui.cli.modal_backend import resume_remote
 
         return resume_remote(run, args)
+    try:
+        run.run_config()  # a corrupt config.json: one line now, not a failed run later
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
+    if getattr(args, "restart", False):
+        return _restart(run, args)
     plan = resume_plan(run, args.checkpoint)
     if args.detach:
         return _detach(run, plan)
     return 0 if run_attached(run, plan, json_out=args.json) != "failed" else 1
+
+
+def _restart(run: Run, args: argparse.Namespace) -> int:
+    """`resume RUN --restart`: a run that never reached a checkpoint starts again from scratch."""
+    from nsm.execution.rules import check_restart
+    from nsm.runs import lock as run_lock
+    from nsm.runs.timeline import set_aside_for_restart
+
+    if args.checkpoint is not None:
+        raise CliError("--restart starts from scratch: it takes no --checkpoint")
+    try:
+        check_restart(run)
+        with run_lock.acquire(run.path, run.ref, purpose="restart"):
+            moved = set_aside_for_restart(run)
+    except RunStoreError as exc:
+        raise CliError(str(exc)) from None
+    if moved is not None:
+        say(f"set the earlier attempt of {lit(run.name)} aside in {lit(moved)}")
+    if args.detach:
+        return _detach(run)
+    return 0 if run_attached(run, None, json_out=args.json) != "failed" else 1
 
 
 def resume_plan(run: Run, chosen: str | None) -> ResumePlan:
@@ -112,13 +144,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
         raise CliError(str(exc), code=1) from None
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
-    say(message)
+    say(lit(message))
     if args.wait is None:
         return 0
     end = wait_for_end(run, args.wait, after_seq=after)
     if end is None:
         raise CliError(f"run {run.name} did not stop within {args.wait:g} s", code=1)
-    say(f"run {run.name}: {end['type']}" + (f" (checkpoint {end['checkpoint']})" if end.get("checkpoint") else ""))
+    say(f"run {lit(run.name)}: {lit(end['type'])}" + (f" (checkpoint {lit(end['checkpoint'])})" if end.get("checkpoint") else ""))
     return 0
 
 
@@ -169,7 +201,7 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if stop.is_set():
-        say(f"stopped following {run.name}; it goes on (nsm-tui attach {run.name} --headless to follow again)")
+        say(f"stopped following {lit(run.name)}; it goes on (nsm-tui attach {lit(run.name)} --headless to follow again)")
         return 0
     outcome = end["type"] if end else run.status()
     view.summary(run, outcome, json_out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -19,6 +18,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
+
+from nsm.text import plain
 
 _DIALOG_CSS = """
 {name} {{
@@ -128,7 +129,7 @@ def config_table(config: Mapping[str, Any]) -> Table:
     table.add_column("value")
     for key, value in config.items():
         if key != "schema_version":
-            table.add_row(key, escape(str(value)))
+            table.add_row(Text(plain(key)), Text(plain(value)))
     return table
 
 
@@ -141,7 +142,7 @@ def config_diff_table(names: Sequence[str], differences: Mapping[str, Mapping[st
     for name in names:
         table.add_column(name, overflow="fold")
     for key, values in differences.items():
-        table.add_row(key, *(Text("(missing)", style="dim") if values.get(r) is None else escape(str(values.get(r))) for r in refs))
+        table.add_row(Text(plain(key)), *(Text("(missing)", style="dim") if values.get(r) is None else Text(plain(values.get(r))) for r in refs))
     return table
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -32,6 +31,7 @@ from nsm.runs.compare import (
     compare_best_per_domain,
     compare_runs,
 )
+from nsm.text import plain
 from tui.dialogs.analysis_dialogs import PickRunsDialog
 from tui.widgets.chart import PALETTE, Bars, PlotextChart, Series
 
@@ -244,7 +244,7 @@ class CompareScreen(Screen[None]):
         except Exception as exc:
             self.notify(f"Could not write the report: {exc}", severity="error")
             return
-        self.notify(escape(str(path)), title="Comparison report written", timeout=8)
+        self.notify(str(path), title="Comparison report written", timeout=8)
 
     # ----------------------------------------------------------- loading
 
@@ -295,7 +295,7 @@ class CompareScreen(Screen[None]):
                 value = getattr(m, key)
                 style = "bold green" if value is not None and best.get(key) == value and len(c.runs) > 1 else ""
                 cells.append(Text(fmt_metric(key, value), style=style, justify="right"))
-            table.add_row(Text("■", style=colour), Text(m.name, style=colour), m.domain, m.status, *cells, key=m.ref)
+            table.add_row(Text("■", style=colour), Text(m.name, style=colour), Text(plain(m.domain)), Text(plain(m.status)), *cells, key=m.ref)
         for domain in c.missing:
             table.add_row("", Text("(no run)", style="dim"), domain, Text("missing", style="yellow"), *(["-"] * len(METRIC_COLUMNS)), key=f"missing:{domain}")
 
@@ -321,7 +321,7 @@ class CompareScreen(Screen[None]):
         title.update(f"Config values that differ ({len(c.differences)})")
         table.add_columns("setting", *(short_label(m.name, 16) for m in c.runs))
         for key, values in c.differences.items():
-            table.add_row(key, *("-" if values.get(m.ref) is None else str(values.get(m.ref)) for m in c.runs), key=key)
+            table.add_row(Text(plain(key)), *("-" if values.get(m.ref) is None else Text(plain(values.get(m.ref))) for m in c.runs), key=key)
 
     def _show_charts(self, c: Comparison, colours: dict[str, str]) -> None:
         # Missing domains are named in the status line above every tab.

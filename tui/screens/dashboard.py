@@ -27,6 +27,7 @@ from nsm.config import ConfigError, validate_config
 from nsm.execution import resumable_now
 from nsm.runs import Run, RunStoreError
 from nsm.runs.names import RunNameError
+from nsm.text import plain
 from tui.dialogs.attach_picker import AttachPicker
 from tui.dialogs.confirm_stop import ConfirmStopDialog
 from tui.dialogs.oom_restart import OomRestartDialog
@@ -301,7 +302,7 @@ class DashboardScreen(Screen[None]):
             if batch:
                 text.append(f" · press b to restart with BATCH_SIZE={batch}", style="bold")
         elif state == "failed" and c.error:
-            text = Text.assemble(("✗ failed: ", "bold"), c.error)
+            text = Text.assemble(("✗ failed: ", "bold"), plain(c.error))
         elif state == "deleted":
             text = Text("✗ this run's directory was deleted by another process; press a to attach to another run")
         elif state == "stale":

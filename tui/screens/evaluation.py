@@ -29,6 +29,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from nsm.runs import Run
+from nsm.text import plain
 from tui.widgets.stacked_bars import StackedBarChart, StackedBars
 
 BASELINE_NAMES = {"majority": "majority class", "structure_blind": "structure-blind"}
@@ -189,7 +190,7 @@ class EvaluationScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Evaluation of {escape(self.eval_run.ref)} · {escape(self.checkpoint)} · test split", id="eval-title")
+        yield Static(f"Evaluation of {escape(self.eval_run.ref)} · {escape(plain(self.checkpoint))} · test split", id="eval-title")
         yield Static("", id="eval-stage")
         yield ProgressBar(total=None, show_eta=False, id="eval-progress")
         with VerticalScroll(id="eval-body"):
@@ -269,7 +270,7 @@ class EvaluationScreen(Screen[None]):
         title = f"Evaluation of {self.eval_run.ref} · {result.get('checkpoint', self.checkpoint)}"
         if isinstance(epoch, int):
             title += f" (epoch {epoch})"
-        self.query_one("#eval-title", Static).update(escape(title + " · test split"))
+        self.query_one("#eval-title", Static).update(escape(plain(title + " · test split")))
         self._stage(stage)
         self.query_one("#eval-summary", Static).update(summary_table(result))
         self.query_one("#eval-baselines", Static).update(baselines_table(result))
@@ -302,7 +303,7 @@ class EvaluationScreen(Screen[None]):
         except Exception as exc:
             self._call(self.notify, f"Could not write the report: {exc}", severity="error")
             return
-        self._call(self.notify, escape(str(path)), title="Report written", timeout=8)
+        self._call(self.notify, str(path), title="Report written", timeout=8)
 
 
 def _mtime(path: Any) -> float | None:

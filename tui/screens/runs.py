@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +29,7 @@ from nsm.config import DOMAINS
 from nsm.runs import CheckpointInfo, Run, RunIsRunning, RunNotFound, RunStoreError, RunSummary
 from nsm.runs.compare import config_differences
 from nsm.runs.store import RUNNING
+from nsm.text import plain
 from tui.dialogs.analysis_dialogs import ConfirmDialog, ExportDialog, InfoDialog, config_diff_table, config_table
 from tui.messages import AttachRun, ResumeRun
 
@@ -405,7 +405,7 @@ class RunsScreen(Screen[None]):
                     loss, acc = val[c.epoch]
                 epoch = "-" if c.epoch is None else (f"{c.epoch}" if c.step == 0 else f"{c.epoch}+{c.step} steps")
                 table.add_row(
-                    c.file, c.kind, epoch,
+                    Text(plain(c.file)), c.kind, epoch,
                     Text(num(loss if isinstance(loss, (int, float)) else None), justify="right"),
                     Text(num(acc if isinstance(acc, (int, float)) else None), justify="right"),
                     Text(human_size(c.size), justify="right"), when(c.mtime),
@@ -424,13 +424,13 @@ class RunsScreen(Screen[None]):
         if row is None:
             return Text("")
         s = row.summary
-        text = Text(str(s.path), style="dim")
+        text = Text(plain(s.path), style="dim")
         if s.status == "stale":
             text.append("\nstale: no terminal event and no live process — it crashed or was killed; resume it (r)", style="magenta")
         if s.error:
-            text.append(f"\nerror: {s.error}", style="red")
+            text.append(f"\nerror: {plain(s.error)}", style="red")
         if s.problem:
-            text.append(f"\nproblem: {s.problem}", style="red")
+            text.append(f"\nproblem: {plain(s.problem)}", style="red")
         return text
 
     # ----------------------------------------------------------- helpers
@@ -631,7 +631,7 @@ class RunsScreen(Screen[None]):
         self.app.copy_to_clipboard(path)
         # OSC 52 is silently ignored by some terminals (and often over ssh):
         # the path is always shown so it can be selected by hand.
-        self.notify(escape(path), title="Copied to the clipboard", timeout=8)
+        self.notify(path, title="Copied to the clipboard", timeout=8)
 
     @work(exclusive=True, group="runs-action")
     async def action_export(self) -> None:
@@ -647,7 +647,7 @@ class RunsScreen(Screen[None]):
         except (RunStoreError, OSError, ValueError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
-        self.notify("\n".join(escape(str(p)) for p in paths), title=f"Exported {run.ref}", timeout=10)
+        self.notify("\n".join(str(p) for p in paths), title=f"Exported {run.ref}", timeout=10)
 
     @work(exclusive=True, group="runs-action")
     async def action_delete(self) -> None:

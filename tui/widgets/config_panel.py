@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from nsm.config import DOMAINS, FIELDS, RunConfig, cross_field_errors, validate_config
 from nsm.runs.names import RunNameError, validate_run_name
+from nsm.text import plain
 from remote.config import GPU_PRICES_PER_HOUR
 
 # Knobs with a text field, in the notebook's order.
@@ -45,7 +46,7 @@ SELECTS = ("domain", "device", "backend", "gpu")
 def _raw(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return plain(value)  # a run's config.json can hold anything
 
 
 class ConfigPanel(VerticalScroll):

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import RichLog
 
+from nsm.text import plain
 from tui.live_run import MAX_LOG_LINES, LiveRun
 
 LEVEL_STYLES = {"info": "", "event": "", "warning": "yellow", "error": "bold red"}
@@ -35,7 +36,7 @@ class RunLogPane(RichLog):
 
     def note(self, text: str, level: str = "info") -> None:
         """A line from the dashboard itself (not from the run's events)."""
-        self._write(Text(text, style=LEVEL_STYLES.get(level, "")))
+        self._write(Text(plain(text), style=LEVEL_STYLES.get(level, "")))
 
     def show(self, live: LiveRun) -> None:
         # serial, not id(): a new LiveRun may get the address of one already collected.
@@ -51,7 +52,7 @@ class RunLogPane(RichLog):
             text = Text(no_wrap=False)
             text.append(live.log_time(line), style="dim")
             text.append(" ")
-            text.append(line.text, style=LEVEL_STYLES.get(line.level, ""))
+            text.append(plain(line.text), style=LEVEL_STYLES.get(line.level, ""))
             self._write(text)
 
     def _write(self, text: Text) -> None:

@@ -8,6 +8,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from nsm.text import plain
+
 STATE_STYLES = {
     "running": "bold green",
     "starting": "bold cyan",
@@ -50,6 +52,8 @@ class StatusLine(Static):
         if key == self._key:
             return
         self._key = key
+        # The run's device and backend come from its files: literal characters only.
+        run, state, backend, device, extra, right = (plain(p) if p else p for p in key)
         text = Text(no_wrap=True, overflow="ellipsis")
         if not run:
             text.append("nsm-tui ", style="bold")
