@@ -81,3 +81,48 @@ def test_a_module_planted_in_the_run_folder_never_runs_in_the_detached_trainer(t
     wait_for_exit(execution.pid)
     assert end["type"] == "finished", run.log_path.read_text()
     assert not marker.exists()
+
+
+PLANTED = ("logging.py", "json.py", "signal.py", "nsm.py", "remote.py")
+
+
+def plant(folder: Path, marker: Path) -> None:
+    for module in PLANTED:
+        (folder / module).write_text(f"open({str(marker)!r}, 'a').write({module!r})\n")
+
+
+def test_no_launch_path_runs_a_module_planted_in_a_run_sweep_or_working_folder(tmp_path: Path) -> None:
+    """The trainer (`resume --detach` from a planted working folder), a sweep's runner and a
+    Modal mirror all start through one launcher: none imports what a folder holds."""
+    from nsm.sweeps.launch import launch_detached_sweep
+    from remote.mirror import start_mirror_process
+    from sweeps.helpers import grid_sweep
+
+    runs, marker = tmp_path / "runs", tmp_path / "planted-code-ran"
+    store = RunStore(runs)
+    run = store.create_run(tiny_config(epochs=1), name="planted-resume")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for folder in (run.path, cwd):
+        plant(folder, marker)
+    nsm_tui = Path(sys.executable).with_name("nsm-tui")
+    env = dict(os.environ, NSM_RUNS_DIR=str(runs))
+    started = subprocess.run([str(nsm_tui), "train", "--domain", "planning", "--epochs", "1", "--num-graphs", "60",
+                              "--batch-size", "8", "--name", "planted-train", "--detach"],
+                             cwd=cwd, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    trained = store.get("planted-train")
+    plant(trained.path, marker)
+    wait_for_event(trained, lambda e: e["type"] in ("finished", "failed"))
+
+    sweep = grid_sweep(store, ["lr=1e-3"], name="planted-sweep", epochs=1)
+    plant(sweep.path, marker)
+    runner = launch_detached_sweep(sweep)
+    wait_for_exit(runner, timeout=180)
+
+    (run.path / "remote.json").write_text(json.dumps({"launch_id": "x", "partition": "p", "gpu": "T4"}))
+    mirror = start_mirror_process(run)  # no Modal here: it exits at once, after its imports
+    assert mirror is not None
+    wait_for_exit(mirror, timeout=120)
+    assert not marker.exists(), marker.read_text()
+    assert trained.state().status == "finished"
