@@ -373,3 +373,25 @@ async def test_a_modal_sweep_sends_its_points_to_modal_in_parallel(tmp_path: Pat
         for m in mirrors:
             m.stop()
         fake.close()
+
+
+async def test_a_failed_points_error_shows_as_literal_text(tmp_path: Path) -> None:
+    app = make_app(tmp_path, mode="process")
+    store = app.context.store
+    sweep = tiny_sweep(store, ("lr=1e-3,3e-3",), name="hostile")
+    first, _second = (Run(store.root / p.run) for p in sweep.load().points)
+    started = ("run_started", {"run": "x", "domain": "planning", "config": {"epochs": 2}, "epochs": 2, "steps_per_epoch": 6})
+    hostile = "boom [/x] [link=http://evil]click[/link]\x1b]0;pwned\x07\x1b[2J"
+    log_events(first, [started, ("failed", {"error": hostile, "error_type": "exception", "hint": None})])
+    points = sweep.load()
+    from nsm.sweeps.sweep import FAILED as POINT_FAILED
+
+    points.points[0].state, points.points[0].error = POINT_FAILED, hostile
+    sweep.save(points)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        screen = app.screen
+        detail = static_text(screen, "#queue-detail")
+        assert "failed: boom [/x] [link=http://evil]click[/link]" in detail
+        assert "\x1b" not in detail and "\x07" not in detail

@@ -43,6 +43,7 @@ from textual.widgets import (
 
 from nsm.config import DOMAINS, FIELDS, RunConfig
 from nsm.execution import backend_name
+from nsm.text import plain
 from nsm.runs import RunStoreError
 from nsm.sweeps import (
     DONE,
@@ -770,7 +771,7 @@ class SweepScreen(Screen[None]):
             text += f"\nfailed: {view.error}"
         elif view.state == STOPPED:
             text += "\nstopped with a checkpoint; r resumes it from there"
-        detail.update(text)
+        detail.update(Text(plain(text)))  # the error comes from the run's files
 
     def _render_results(self, snap: SweepSnapshot) -> None:
         results = result_rows(snap, self.metric)
@@ -857,6 +858,8 @@ def _fill_table(table: DataTable, columns: list[str], rows: list[tuple[str, list
     """Show `rows` (key, cells) in `table`. With the same columns and row order as
     last time only the cells that changed are updated, so the cursor and the
     scroll position stay put while a point trains; returns the new shape."""
+    # Cells come from run files (errors, config values): literal text, never markup or escapes.
+    rows = [(key, [_literal(cell) for cell in cells]) for key, cells in rows]
     new_shape = (owner, tuple(columns), tuple(key for key, _ in rows))
     if new_shape == shape:
         for r, (_key, cells) in enumerate(rows):
@@ -873,6 +876,15 @@ def _fill_table(table: DataTable, columns: list[str], rows: list[tuple[str, list
     if rows:
         table.move_cursor(row=min(cursor, len(rows) - 1))
     return new_shape
+
+
+def _literal(cell: Any) -> Any:
+    if isinstance(cell, Text):
+        cleaned = plain(cell.plain)
+        if cleaned == cell.plain:
+            return cell
+        return Text(cleaned, style=cell.style)
+    return Text(plain(cell)) if isinstance(cell, str) else cell
 
 
 def _same(a: Any, b: Any) -> bool:
