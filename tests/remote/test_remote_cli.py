@@ -304,3 +304,22 @@ def test_sweep_on_modal_runs_the_grid_in_parallel_with_a_cap(
     assert all(r.status == "finished" for r in runs)
     lrs = sorted({(r.config["lr"], r.config["cycle_weight"]) for r in runs})
     assert lrs == [(1e-4, 0.01), (1e-4, 0.05), (1e-3, 0.01), (1e-3, 0.05)]
+
+
+@pytest.mark.parametrize("name", ["NotFoundError", "InvalidError", "ConnectionError", "RemoteError", "ExecutionError"])
+def test_a_modal_exception_no_command_translated_is_one_line_not_a_traceback(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import modal.exception
+
+    exc_type = getattr(modal.exception, name)
+
+    def fail(*_a: object, **_k: object) -> int:
+        raise exc_type("the server said no\nwith a second line")
+
+    monkeypatch.setattr(modal_backend, "cmd_remote_list", fail)
+    code = cli.main(["runs", "list", "--remote"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("nsm-tui: error: Modal: the server said no with a second line") and f"({name})" in err

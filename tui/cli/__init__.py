@@ -179,6 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # still one line and exit 2. Other exceptions are bugs and keep their traceback.
         sys.stderr.write(f"{PROG}: error: {plain(_one_line(exc))}\n")
         return 2
+    except Exception as exc:
+        if not _from_modal(exc):
+            raise
+        # Modal's own exception classes (and its gRPC layer's) that no command translated:
+        # a remote service failing is not a bug of ours; one line, and the code for a failure.
+        sys.stderr.write(f"{PROG}: error: Modal: {plain(_one_line(exc))} ({type(exc).__name__})\n")
+        return 1
+
+
+def _from_modal(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("modal", "grpclib", "synchronicity", "modal_proto")
 
 
 def _one_line(exc: BaseException) -> str:
