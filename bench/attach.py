@@ -86,30 +86,7 @@ def quit_app(app: PtyApp) -> None:
 
 
 class TimedPtyApp(PtyApp):
-    """bench/tui.py's PtyApp that also notes when each chunk of output arrived."""
-
-    def __init__(self, *args, **kwargs):
-        self.chunks: list[tuple[int, float]] = []  # (output length after the chunk, arrival time)
-        super().__init__(*args, **kwargs)
-
-    def _drain(self) -> None:
-        import select
-
-        while True:
-            try:
-                ready, _, _ = select.select([self.fd], [], [], 0.5)
-                if not ready:
-                    continue
-                data = os.read(self.fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            now = time.monotonic()
-            with self.cond:
-                self.output += data
-                self.chunks.append((len(self.output), now))
-                self.cond.notify_all()
+    """bench/tui.py's PtyApp, which notes when each chunk of output arrived."""
 
     def arrival(self, pattern: bytes) -> float | None:
         """When the first occurrence of `pattern` arrived (None if it never did)."""

@@ -81,6 +81,7 @@ class PtyApp:
                 os._exit(127)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.output = bytearray()
+        self.chunks: list[tuple[int, float]] = []  # (output length after a chunk, when it arrived)
         self.cond = threading.Condition()
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -95,8 +96,10 @@ class PtyApp:
                 return
             if not data:
                 return
+            now = time.monotonic()
             with self.cond:
                 self.output += data
+                self.chunks.append((len(self.output), now))
                 self.cond.notify_all()
 
     def mark(self) -> int:

@@ -14,14 +14,14 @@ import threading
 from typing import Any
 
 from nsm.execution.backend import MODAL, Backend, Execution, register_backend
-from nsm.execution.rules import ResumePlan, plan_resume
+from nsm.execution.rules import ResumePlan
 from nsm.execution.source import EventSource
 from nsm.runs import Run
 from remote import config as rc
 from remote.client import ModalClient
-from remote.launch import ensure_mirror, prepare_existing, resume_request, spawn_prepared, stop_run
+from remote.launch import ensure_mirror, plan_on_volume, prepare_existing, resume_request, spawn_prepared, stop_run
 from remote.mirror import start_mirror_process
-from remote.runs import remote_info, update_remote_info, volume_rel_path
+from remote.runs import update_remote_info
 
 _client_lock = threading.Lock()
 _shared: ModalClient | None = None
@@ -58,13 +58,11 @@ class ModalBackend(Backend):
 
     def plan(self, run: Run, checkpoint: str | None = None) -> ResumePlan:
         """The resume rules, against the checkpoints on the volume."""
-        folder = volume_rel_path(remote_info(run), run)
-        files = [e.path.rsplit("/", 1)[-1] for e in self.client.listdir(folder)]
-        return plan_resume(run, checkpoint, available=files)
+        return plan_on_volume(self.client, run, checkpoint)
 
     def resume(self, plan: ResumePlan, *, threads: int | None = None) -> Execution:
         run = plan.run
-        request = resume_request(self.client, run, plan.file if plan.explicit else None)
+        request = resume_request(self.client, run, plan=plan)
         (call_id,) = self.client.spawn([request], request["gpu"])
         update_remote_info(run, function_call_id=call_id, mode="detached")
         if self.mirror:

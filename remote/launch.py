@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from nsm.config import RunConfig
 from nsm.runs import Run, RunStore
@@ -28,6 +28,9 @@ from remote.runs import (
     update_remote_info,
     volume_rel_path,
 )
+
+if TYPE_CHECKING:
+    from nsm.execution.rules import ResumePlan
 
 
 @dataclass
@@ -125,18 +128,26 @@ def launch_detached(
 # ---------------------------------------------------------------- resume
 
 
-def resume_request(client: ModalClient, run: Run, checkpoint: str | None = None) -> dict[str, Any]:
-    """A launch request that continues `run` on Modal from `checkpoint` (a file
-    of the run on the volume) or its latest checkpoint. The resume rules are
-    nsm.execution's (NotResumable / RunLocked say why not); ModalError for Modal's part."""
+def plan_on_volume(client: ModalClient, run: Run, checkpoint: str | None = None) -> "ResumePlan":
+    """nsm.execution's resume rules (NotResumable / RunLocked say why not) against the
+    checkpoints on the volume; ModalError for Modal's part."""
     from nsm.execution.rules import plan_resume
 
-    info = remote_info(run)
-    folder = volume_rel_path(info, run)
+    folder = volume_rel_path(remote_info(run), run)
     files = {e.path.rsplit("/", 1)[-1] for e in client.listdir(folder)}
     if not files:
         raise ModalError(f"run {run.name} has no folder on the volume {rc.VOLUME_NAME} ({folder}); nothing to resume")
-    plan = plan_resume(run, checkpoint, available=files)
+    return plan_resume(run, checkpoint, available=files)
+
+
+def resume_request(
+    client: ModalClient, run: Run, checkpoint: str | None = None, *, plan: "ResumePlan | None" = None
+) -> dict[str, Any]:
+    """A launch request that continues `run` on Modal from `checkpoint` (a file
+    of the run on the volume) or its latest checkpoint; `plan` when the rules
+    were already applied (the volume is not listed again)."""
+    plan = plan or plan_on_volume(client, run, checkpoint)
+    info = remote_info(run)
     checkpoint = plan.file if plan.explicit else None
     gpu = str(info.get("gpu") or rc.DEFAULT_GPU)
     # Events of the last launch that never reached this copy come first; the new launch numbers after them.

@@ -9,12 +9,11 @@ has a version counter, so a widget redraws only when its part changed.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from nsm.execution.render import EPOCH, fmt_duration, fmt_num, render  # noqa: F401 - fmt_* used by the panels
+from nsm.execution.render import EPOCH, fmt_duration, fmt_num, integer, number, render  # noqa: F401 - the panels import them from here
 from nsm.runs import events as ev
 from nsm.runs.history import HistoryBuilder, StateBuilder
 from nsm.text import plain
@@ -32,17 +31,6 @@ class LogLine:
     t: float | None
     level: str  # info / warning / error / event
     text: str
-
-
-def number(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def integer(x: Any) -> int | None:
-    return x if isinstance(x, int) and not isinstance(x, bool) else None
 
 
 class LiveRun:
@@ -108,8 +96,9 @@ class LiveRun:
         kind = e.get("type")
         self._history.feed(e)
         self._state.feed(e)
+        logged = False
         if kind in (ev.RUN_STARTED, ev.RESUMED):
-            self._on_start(e)
+            logged = self._on_start(e)
         elif kind == ev.PROGRESS:
             self.progress = e
             self.progress_version += 1
@@ -134,13 +123,14 @@ class LiveRun:
             self._on_gpu(e)
         elif kind in ev.TERMINAL_TYPES:
             self._on_terminal(e)
-        if kind != ev.RESUMED:
+        if not logged:
             # The one renderer writes the log; epochs are on the charts, not in the log.
             for line in render(e):
                 if line.kind != EPOCH:
                     self._log(e, line.level, line.text)
 
-    def _on_start(self, e: dict[str, Any]) -> None:
+    def _on_start(self, e: dict[str, Any]) -> bool:
+        """Fold a start or resume; True when it wrote its own log line (a rewind says more)."""
         kind = e["type"]
         config = e.get("config")
         if isinstance(config, dict):
@@ -164,21 +154,18 @@ class LiveRun:
         self.status_version += 1
         self.history_version += 1
         self.progress_version += 1
-        if kind == ev.RUN_STARTED:
-            pass  # logged by the renderer
-        elif rewound is not None:
-            first, last = rewound
-            gone = f"epoch {first}" if first == last else f"epochs {first}–{last}"
-            self._log(
-                e,
-                "event",
-                f"resumed from {e.get('checkpoint')}: the run goes back to epoch {e.get('epoch')}"
-                + (f", step {e.get('step')}" if integer(e.get("step")) else "")
-                + f" ({gone} discarded)",
-            )
-        else:
-            for line in render(e):
-                self._log(e, line.level, line.text)
+        if rewound is None:
+            return False
+        first, last = rewound
+        gone = f"epoch {first}" if first == last else f"epochs {first}–{last}"
+        self._log(
+            e,
+            "event",
+            f"resumed from {e.get('checkpoint')}: the run goes back to epoch {e.get('epoch')}"
+            + (f", step {e.get('step')}" if integer(e.get("step")) else "")
+            + f" ({gone} discarded)",
+        )
+        return True
 
     def _rewind(self, e: dict[str, Any]) -> tuple[int, int] | None:
         """A resume from before the epochs already seen: forget their events and

@@ -115,7 +115,6 @@ class RunController(Widget):
         self.stopping = False
         self.deleted = False
         self.followed_status: str | None = None  # run.status() of a followed run without a terminal event
-        self.pid: int | None = None
         self.execution: Execution | None = None
         self.trainer_options: dict[str, Any] = {}  # extra Trainer kwargs (tests: on_step hooks, datasets)
         self.threads: int | None = None  # None: the config's THREADS, else cores − 1
@@ -131,7 +130,6 @@ class RunController(Widget):
         self._worker: Worker[Any] | None = None
         self._warming = False
         self._bad_line_notice = 0
-        self.training_done = threading.Event()  # set when the in-process run's thread returns
 
     # ================================================================ state
     @property
@@ -140,6 +138,11 @@ class RunController(Widget):
             WorkerState.PENDING,
             WorkerState.RUNNING,
         )
+
+    @property
+    def pid(self) -> int | None:
+        """The process that trains the run this dashboard started (None for a followed one)."""
+        return self.execution.pid if self.execution is not None else None
 
     @property
     def catching_up(self) -> bool:
@@ -223,7 +226,6 @@ class RunController(Widget):
         self.stopping = False
         self.deleted = False
         self.followed_status = None
-        self.pid = None
         self.execution = None
         self.outcome = None
         self.error = None
@@ -284,13 +286,12 @@ class RunController(Widget):
 
     def _launch(self, backend: Backend, run: Run, plan: Any, configured_threads: int | None) -> None:
         threads = self.threads or configured_threads or default_threads()
-        if isinstance(backend, InProcessBackend) or backend.name == IN_PROCESS:
+        if backend.name == IN_PROCESS:
             self._start_in_process(run, plan, threads)
             return
         self._reset()
         execution = backend.resume(plan, threads=threads) if plan is not None else backend.start(run, threads=threads)
         self.execution = execution
-        self.pid = execution.pid
         self._follow(run, PROCESS, backend)
 
     def _follow(self, run: Run, mode: str, backend: Backend | None = None) -> None:
@@ -313,14 +314,9 @@ class RunController(Widget):
         )
         claim = backend.claim(run, plan)  # refuses here, at once, if another process trains the run
         self._reset()
-        self.training_done = threading.Event()
-        execution = Execution(run, IN_PROCESS, pid=os.getpid())
-        execution.done = self.training_done
-        self.execution = execution
+        execution = self.execution = Execution(run, IN_PROCESS, pid=os.getpid())
         self._follow(run, IN_PROCESS, backend)
-        session = getattr(self.app, "session", None)
-        if session is not None:
-            session.add(Work(RUN, run.ref, stop=execution.request_stop, done=execution.done))
+        self.app.session.add(Work(RUN, run.ref, stop=execution.request_stop, done=execution.done))  # type: ignore[attr-defined]
         self._worker = self._train(backend, claim, threads, execution)
         self.post_message(self.Changed())
 
@@ -328,11 +324,6 @@ class RunController(Widget):
     def _train(self, backend: InProcessBackend, claim: Any, threads: int, execution: Execution) -> str:
         backend.train(claim, threads=threads, execution=execution)
         return str(execution.outcome)
-
-    @property
-    def trainer(self) -> Any:
-        """The in-process run's handle (None when nothing trains here)."""
-        return self.execution if self.in_process_active else None
 
     def _sink(self, event: dict[str, Any]) -> None:
         # Runs on the training thread, after the event is in the log: wake the poll once per burst.

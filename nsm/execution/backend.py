@@ -73,11 +73,6 @@ class Execution:
         if pending is not None:
             stop(pending)
 
-    def alive(self) -> bool:
-        if self.backend == IN_PROCESS:
-            return not self.done.is_set()
-        return run_lock.holder(self.run.path) is not None
-
 
 class Backend(ABC):
     name: str = ""
@@ -142,12 +137,10 @@ class InProcessBackend(Backend):
         self,
         *,
         sinks: tuple[Callable[[dict[str, Any]], None], ...] = (),
-        on_end: Callable[[Execution], None] | None = None,
         trainer_options: Mapping[str, Any] | None = None,
         before_train: Callable[[Execution], None] | None = None,
     ):
         self.sinks = tuple(sinks)
-        self.on_end = on_end
         self.trainer_options = dict(trainer_options or {})
         self.before_train = before_train
 
@@ -185,8 +178,6 @@ class InProcessBackend(Backend):
         finally:
             claim.lock.release()
             execution.done.set()
-            if self.on_end is not None:
-                self.on_end(execution)
         return execution
 
     def start(self, run: Run, *, threads: int | None = None) -> Execution:
@@ -207,9 +198,12 @@ class InProcessBackend(Backend):
         threading.Thread(target=main, name=f"train {claim.run.ref}", daemon=True).start()
         return execution
 
-    def run_here(self, run: Run, plan: ResumePlan | None = None, *, threads: int | None = None) -> Execution:
-        """Train in the calling thread (the CLI's attached runs, where signals must reach it)."""
-        return self.train(self.claim(run, plan), threads=threads)
+    def run_here(
+        self, run: Run, plan: ResumePlan | None = None, *, threads: int | None = None, execution: Execution | None = None
+    ) -> Execution:
+        """Train in the calling thread (the CLI's attached runs, where signals must reach it).
+        A stop asked of `execution` before the engine is built reaches it once it is."""
+        return self.train(self.claim(run, plan), threads=threads, execution=execution)
 
 
 # -------------------------------------------------------------- local process
@@ -303,11 +297,8 @@ def _prepare_resume(plan: ResumePlan | None) -> str | None:
         return None
     if plan.path is None:
         raise RunStoreError(f"checkpoint {plan.file} of run {plan.run.name} is not in its local folder")
-    path = plan.path
     if plan.rewinds:
         from nsm.runs.timeline import discard_future
 
-        moved = discard_future(plan.run, plan.epoch or 0, plan.step)
-        if moved is not None and not path.exists():
-            path = moved / plan.file  # never: the chosen point stays; kept for safety
-    return str(path)
+        discard_future(plan.run, plan.epoch or 0, plan.step)  # the chosen checkpoint itself stays
+    return str(plan.path)

@@ -59,7 +59,7 @@ def fmt_duration(seconds: Any) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def _int(x: Any) -> int | None:
+def integer(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
 
 
@@ -68,9 +68,9 @@ def render(e: dict[str, Any]) -> list[Line]:
     kind = e.get("type")
     if kind == ev.RUN_STARTED:
         parts = [f"run started: {e.get('run') or ''}".rstrip(": ")]
-        if _int(e.get("params")) is not None:
+        if integer(e.get("params")) is not None:
             parts.append(f"{e['params']:,} params")
-        if _int(e.get("train_size")) is not None:
+        if integer(e.get("train_size")) is not None:
             parts.append(f"{e['train_size']} train graphs")
         env = e.get("environment") if isinstance(e.get("environment"), dict) else {}
         parts.append(f"device {env.get('device', '?')}")
@@ -89,7 +89,7 @@ def render(e: dict[str, Any]) -> list[Line]:
         best = " — new best" if e.get("is_best") else ""
         return [Line("event", f"epoch {e.get('epoch')}: val loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)}{best}")]
     if kind == ev.CHECKPOINT:
-        step = _int(e.get("step")) or 0
+        step = integer(e.get("step")) or 0
         where = f"epoch {e.get('epoch')}" + (f", step {step}" if step else "")
         return [Line("event", f"saved {e.get('file')} ({e.get('kind')}, {where})", DETAIL if e.get("kind") == "best" else MILESTONE)]
     if kind == ev.LOG:
@@ -126,5 +126,6 @@ def failure_text(e: dict[str, Any]) -> str:
 
 
 def render_text(e: dict[str, Any], *, epochs: bool = True) -> list[str]:
-    """Plain lines for a terminal or a log file (`epochs=False` leaves epoch lines out)."""
-    return [line.text for line in render(e) if epochs or line.kind != EPOCH]
+    """Lines for a terminal or a log file (the CLI's progress, a sweep's runner, Modal's attach):
+    best-model saves are left out (the eval line says "new best"); `epochs=False` drops epochs too."""
+    return [line.text for line in render(e) if line.kind != DETAIL and (epochs or line.kind != EPOCH)]

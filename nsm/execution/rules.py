@@ -19,7 +19,7 @@ from typing import Iterable
 
 from nsm.runs import lock as run_lock
 from nsm.runs import Run
-from nsm.runs.checkpoints import BEST, CheckpointInfo, latest_checkpoint, parse_checkpoint_name
+from nsm.runs.checkpoints import CheckpointInfo, latest_checkpoint, parse_checkpoint_name
 from nsm.runs.errors import RunStoreError
 from nsm.runs.process import this_host
 
@@ -53,15 +53,15 @@ class ResumePlan:
 
 def check_not_training(run: Run, *, what: str = "resume") -> None:
     """Raise RunLocked / NotResumable when the run is training somewhere."""
+    if run.status() != "running":  # a held lock reads as running too
+        return
     holder = run_lock.holder(run.path)
     if holder is not None:
         raise run_lock.RunLocked(run.ref, holder)
-    status = run.status()
-    if status == "running":
-        info = run.process_info() or {}
-        where = f" (pid {info['pid']} on {info.get('host')})" if info.get("pid") else ""
-        remote = " on Modal" if run.remote_info() is not None else ""
-        raise NotResumable(f"run {run.name} is still running{remote}{where}; stop it first (nsm-tui stop {run.name}) before you {what} it")
+    info = run.process_info() or {}
+    where = f" (pid {info['pid']} on {info.get('host')})" if info.get("pid") else ""
+    remote = " on Modal" if run.remote_info() is not None else ""
+    raise NotResumable(f"run {run.name} is still running{remote}{where}; stop it first (nsm-tui stop {run.name}) before you {what} it")
 
 
 def plan_resume(
@@ -157,7 +157,7 @@ def _info_for(run: Run, name: str, local: list[CheckpointInfo]) -> CheckpointInf
         if info.file == name:
             return info
     kind, epoch, step = parse_checkpoint_name(name)  # type: ignore[misc]
-    return CheckpointInfo(name, run.path / name, epoch, step, kind if kind != BEST else BEST, 0, 0.0)
+    return CheckpointInfo(name, run.path / name, epoch, step, kind, 0, 0.0)
 
 
 # ------------------------------------------------------------------ stop
@@ -167,7 +167,6 @@ def _info_for(run: Run, name: str, local: list[CheckpointInfo]) -> CheckpointInf
 class StopTarget:
     run: Run
     pid: int | None  # a local process that may be signalled (this host, holds the lock)
-    remote: bool  # a Modal run: the stop goes through Modal
     not_signalled: int | None = None  # a pid process.json names that does not hold the lock
 
 
@@ -187,7 +186,7 @@ def plan_stop(run: Run) -> StopTarget:
     remote = run.remote_info() is not None
     if holder is not None:
         pid = holder.pid if holder.host in (None, this_host()) and holder.pid and holder.pid != os.getpid() else None
-        return StopTarget(run, pid, remote)
+        return StopTarget(run, pid)
     status = run.status()
     if status != "running":
         raise NotStoppable(f"run {run.name} is not running (status: {status})")
@@ -196,4 +195,4 @@ def plan_stop(run: Run) -> StopTarget:
     # A trainer of this host holds the lock; a pid merely named in process.json (reused,
     # or written by hand) is not this run's process and is never signalled: only the
     # stop-request file is left, which reaches nothing but a real trainer of the run.
-    return StopTarget(run, None, remote, not_signalled=named if isinstance(named, int) else None)
+    return StopTarget(run, None, not_signalled=named if isinstance(named, int) else None)

@@ -93,18 +93,29 @@ def follow(
     timeout: float | None = None,
     poll_s: float = 0.2,
 ) -> dict[str, Any] | None:
-    """Feed every event to `on_event` until a terminal event (returned), `stop` is set,
-    `timeout` passes, or `alive()` says the writer is gone (None returned)."""
+    """Feed every event to `on_event` until the run's latest attempt ends (its terminal
+    event is returned), `stop` is set, `timeout` passes, or `alive()` says the writer is
+    gone (None returned). An ending that a later `resumed` supersedes is history, not the end."""
     deadline = None if timeout is None else time.monotonic() + timeout
     last_alive_check = 0.0
-    while True:
-        events = source.read()
-        for event in events:
+    ended: dict[str, Any] | None = None
+
+    def feed() -> None:
+        nonlocal ended
+        for event in source.read():
             on_event(event)
-            if event.get("type") in ev.TERMINAL_TYPES:
-                return event
+            kind = event.get("type")
+            if kind in ev.TERMINAL_TYPES:
+                ended = event
+            elif kind in ev.START_TYPES:
+                ended = None
+
+    while True:
+        feed()
         if source.behind:
             continue
+        if ended is not None:
+            return ended
         if stop is not None and stop.is_set():
             return None
         now = time.monotonic()
@@ -113,12 +124,8 @@ def follow(
         if alive is not None and now - last_alive_check >= 2.0:
             last_alive_check = now
             if not alive():
-                # One more read: the writer's last words may have landed just now.
-                for event in source.read():
-                    on_event(event)
-                    if event.get("type") in ev.TERMINAL_TYPES:
-                        return event
-                return None
+                feed()  # the writer's last words may have landed just now
+                return ended
         wait = poll_s if deadline is None else max(0.0, min(poll_s, deadline - now))
         if stop is not None:
             if stop.wait(wait):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +52,6 @@ def load_json_object(path: Path, what: str) -> dict[str, Any] | None:
     return obj
 
 
-def not_regular_problem(path: Path) -> str | None:
-    """What is wrong when something other than a regular file sits at `path`; None if fine or absent."""
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    return ev.not_regular_message(path.name, mode)
-
-
 # Our writer starts every line with this envelope, so in a log of our own
 # making the text `"type":"<t>"` right after it gives a line's type without
 # parsing the JSON. A listing then looks only at the lines a summary needs,
@@ -71,7 +59,7 @@ def not_regular_problem(path: Path) -> str | None:
 # make up most of a long log. Any other log is parsed line by line.
 _PREFIX = b'{"v":%d,"seq":' % ev.EVENT_VERSION
 _ENVELOPE = re.compile(rb'\{"v":\d+,"seq":(\d{1,18}),"t":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?),"type":"([a-z_]+)"')
-_SUMMARIZED = re.compile(rb'"type":"(run_started|resumed|epoch_end|eval|log|finished|interrupted|failed)"')
+_SUMMARIZED = re.compile(rb'"type":"(run_started|resumed|epoch_end|eval|log|checkpoint|finished|interrupted|failed)"')
 _EPOCH = re.compile(rb'"epoch":(\d{1,12})[,}]')  # bounded: int() of thousands of digits raises
 
 
@@ -84,6 +72,7 @@ class _LogState:
     last_seq: int
     bad: int
     builder: StateBuilder
+    checkpoints: list[dict[str, Any]]  # the `checkpoint` events, whole (they describe files)
 
 
 class RunFileCache:
@@ -96,64 +85,49 @@ class RunFileCache:
         self._logs: dict[str, _LogState] = {}
         # path -> (stamp, parsed object, error message)
         self._json: dict[str, tuple[tuple[int, int, int], dict[str, Any] | None, str | None]] = {}
-        # path -> (identity, size, mtime_ns, offset, last seq, checkpoint events)
-        self._checkpoints: dict[str, tuple[Any, int, int, int, int, list[dict[str, Any]]]] = {}
 
     def state(self, path: Path) -> tuple[RunState, int, int]:
         """(state, unreadable line count, log size); a missing log is an empty state."""
-        key = str(path)
-        # One lock around the whole refresh: entries are folded in place.
         with self._lock:
-            try:
-                fd = _open_log(path)
-            except (FileNotFoundError, NotADirectoryError):
-                self._logs.pop(key, None)
+            entry = self._refresh(path)
+            if entry is None:
                 return RunState(), 0, 0
-            try:
-                st = os.fstat(fd)
-                identity = (st.st_dev, st.st_ino)
-                entry = self._logs.get(key)
-                if entry and (entry.identity, entry.size, entry.mtime_ns) == (identity, st.st_size, st.st_mtime_ns):
-                    return entry.builder.state(), entry.bad, entry.size
-                if not (entry and entry.identity == identity and _appended_to(fd, st.st_size, entry.offset)):
-                    entry = _LogState(identity, 0, 0, 0, -1, 0, StateBuilder())
-                data = _read_from(fd, entry.offset, st.st_size)
-            finally:
-                os.close(fd)
-            end = data.rfind(b"\n") + 1
-            entry.last_seq, bad = _fold(data[:end], entry.builder, entry.last_seq)
-            entry.offset += end
-            entry.bad += bad
-            entry.size, entry.mtime_ns = st.st_size, st.st_mtime_ns
-            self._logs[key] = entry
             return entry.builder.state(), entry.bad, entry.size
 
     def checkpoint_events(self, path: Path) -> list[dict[str, Any]]:
-        """The log's `checkpoint` events, read incrementally like `state` (the runs
-        screen and the resume rules ask for them often; a long log is 20 MB)."""
-        key = str(path)
+        """The log's `checkpoint` events, gathered by the same incremental read as `state`
+        (the runs screen and the resume rules ask often; a long log is 20 MB)."""
         with self._lock:
-            try:
-                fd = _open_log(path)
-            except (FileNotFoundError, NotADirectoryError):
-                self._checkpoints.pop(key, None)
-                return []
-            try:
-                st = os.fstat(fd)
-                identity = (st.st_dev, st.st_ino)
-                entry = self._checkpoints.get(key)
-                if entry and (entry[0], entry[1], entry[2]) == (identity, st.st_size, st.st_mtime_ns):
-                    return list(entry[5])
-                if not (entry and entry[0] == identity and _appended_to(fd, st.st_size, entry[3])):
-                    entry = (identity, 0, 0, 0, -1, [])
-                data = _read_from(fd, entry[3], st.st_size)
-            finally:
-                os.close(fd)
-            end = data.rfind(b"\n") + 1
-            found, _bad, last_seq = ev.parse_lines(data[:end], entry[4], types=(ev.CHECKPOINT,))
-            events = entry[5] + found
-            self._checkpoints[key] = (identity, st.st_size, st.st_mtime_ns, entry[3] + end, last_seq, events)
-            return list(events)
+            entry = self._refresh(path)
+            return list(entry.checkpoints) if entry is not None else []
+
+    def _refresh(self, path: Path) -> _LogState | None:
+        """The log's entry, brought up to date (call with the lock held; entries are
+        folded in place). None when the log is absent."""
+        key = str(path)
+        try:
+            fd = ev.open_regular(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._logs.pop(key, None)
+            return None
+        try:
+            st = os.fstat(fd)
+            identity = (st.st_dev, st.st_ino)
+            entry = self._logs.get(key)
+            if entry and (entry.identity, entry.size, entry.mtime_ns) == (identity, st.st_size, st.st_mtime_ns):
+                return entry
+            if not (entry and entry.identity == identity and _appended_to(fd, st.st_size, entry.offset)):
+                entry = _LogState(identity, 0, 0, 0, -1, 0, StateBuilder(), [])
+            data = _read_from(fd, entry.offset, st.st_size)
+        finally:
+            os.close(fd)
+        end = data.rfind(b"\n") + 1
+        entry.last_seq, bad = _fold(data[:end], entry.builder, entry.last_seq, entry.checkpoints)
+        entry.offset += end
+        entry.bad += bad
+        entry.size, entry.mtime_ns = st.st_size, st.st_mtime_ns
+        self._logs[key] = entry
+        return entry
 
     def json_object(self, path: Path, what: str) -> dict[str, Any] | None:
         """Like load_json_object, re-parsing only when the file changed."""
@@ -182,15 +156,9 @@ class RunFileCache:
         """Drop entries of runs under `root` that a listing no longer found."""
         prefix = str(root) + os.sep
         with self._lock:
-            for table in (self._logs, self._json, self._checkpoints):
+            for table in (self._logs, self._json):
                 for key in [k for k in table if k.startswith(prefix) and os.path.dirname(k) not in keep]:
                     del table[key]
-
-
-def _open_log(path: Path) -> int:
-    """Open an event log to read: RunStoreError (never a hang) for a FIFO, a symlink,
-    a directory or a device in its place; FileNotFoundError when it is absent."""
-    return ev.open_regular(path)
 
 
 def _appended_to(fd: int, size: int, offset: int) -> bool:
@@ -218,11 +186,12 @@ def _read_from(fd: int, offset: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _fold(data: bytes, builder: StateBuilder, last_seq: int) -> tuple[int, int]:
+def _fold(data: bytes, builder: StateBuilder, last_seq: int, checkpoints: list[dict[str, Any]]) -> tuple[int, int]:
     """Feed the summary-relevant events among the whole lines `data` to
-    `builder`; returns (new last seq, unreadable line count)."""
+    `builder` (and the checkpoint events to `checkpoints`); returns (new last
+    seq, unreadable line count)."""
     if data.count(b"\n" + _PREFIX) + data.startswith(_PREFIX) != data.count(b"\n"):
-        return _fold_every_line(data, builder, last_seq)
+        return _fold_every_line(data, builder, last_seq, checkpoints)
     bad = 0
     for hit in _SUMMARIZED.finditer(data):
         start = data.rfind(b"\n", 0, hit.start()) + 1
@@ -249,7 +218,10 @@ def _fold(data: bytes, builder: StateBuilder, last_seq: int) -> tuple[int, int]:
             bad += 1
         elif event["seq"] > last_seq:
             last_seq = event["seq"]
-            builder.feed(event)
+            if event.get("type") == ev.CHECKPOINT:
+                checkpoints.append(event)
+            else:
+                builder.feed(event)
     # The last line tells when the log last moved, whatever its type.
     tail = _ENVELOPE.match(data, data.rfind(b"\n", 0, len(data) - 1) + 1)
     if tail is not None and int(tail.group(1)) > last_seq:
@@ -258,9 +230,10 @@ def _fold(data: bytes, builder: StateBuilder, last_seq: int) -> tuple[int, int]:
     return last_seq, bad
 
 
-def _fold_every_line(data: bytes, builder: StateBuilder, last_seq: int) -> tuple[int, int]:
+def _fold_every_line(data: bytes, builder: StateBuilder, last_seq: int, checkpoints: list[dict[str, Any]]) -> tuple[int, int]:
     events, bad, last_seq = ev.parse_lines(data, last_seq)
     builder.feed_all(events)
+    checkpoints.extend(e for e in events if e.get("type") == ev.CHECKPOINT)
     return last_seq, bad
 
 

@@ -48,7 +48,7 @@ _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newl
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a log symlinked elsewhere (another run's) is refused
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO in a log's place must not hang anyone
 # How a reader opens a run file: never through a symlink, never blocking on a FIFO.
-READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK
+_READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK
 
 
 def file_kind(mode: int) -> str:
@@ -71,7 +71,7 @@ def not_regular_message(path: str | os.PathLike[str], mode: int | None) -> str:
     return f"{path} is {kind}; only a regular file is allowed there (remove or replace it)"
 
 
-def open_regular(path: str | os.PathLike[str], flags: int = READ_FLAGS, mode: int = 0o644) -> int:
+def open_regular(path: str | os.PathLike[str], flags: int = _READ_FLAGS, mode: int = 0o644) -> int:
     """os.open that refuses (RunStoreError) a symlink, a FIFO, a directory or a device at
     `path`; FileNotFoundError / NotADirectoryError propagate as they are."""
     try:
@@ -194,7 +194,10 @@ class EventLogWriter:
             except OSError:
                 # A full disk may take half a line: cut it off, so the next append
                 # (the failure's own event, once space is freed) starts a whole line.
-                _cut_back(self._fd, data)
+                try:
+                    _truncate_partial_tail(self._fd)
+                except OSError:
+                    pass
                 raise
             if event["type"] in DURABLE_TYPES:
                 os.fsync(self._fd)
@@ -247,15 +250,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def _cut_back(fd: int, data: bytes) -> None:
-    try:
-        size = os.fstat(fd).st_size
-        if size and _pread(fd, 1, size - 1) != b"\n":
-            _truncate_partial_tail(fd)
-    except OSError:
-        pass
 
 
 def _truncate_partial_tail(fd: int) -> int:

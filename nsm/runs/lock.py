@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nsm.runs.errors import RunStoreError
+from nsm.runs.events import open_regular
 from nsm.runs.process import HEARTBEAT_FRESH_S, this_host
 
 try:
@@ -34,7 +35,6 @@ except ImportError:  # pragma: no cover - Windows: no flock, the holder file alo
 LOCK_FILE = "run.lock"
 ENV_LOCK_FD = "NSM_RUN_LOCK_FD"
 ENV_LOCK_TOKEN = "NSM_RUN_LOCK_TOKEN"
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
@@ -177,12 +177,10 @@ def holder(run_path: Path) -> Holder | None:
     """Who trains the run now, or None. Never raises for what it reads."""
     path = Path(run_path) / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
+        fd = open_regular(path)
+    except (OSError, RunStoreError):
+        return None  # no lock file, or something odd in its place: nobody can hold it
     try:
-        if not _is_regular(fd):
-            return None
         record = _read_holder(fd)
         if fcntl is not None and (record.host is None or record.host == this_host()):
             try:
@@ -201,24 +199,13 @@ def holder(run_path: Path) -> Holder | None:
 
 def _open(path: Path) -> int:
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), 0o644)
+        return open_regular(path, os.O_RDWR | os.O_CREAT)
     except FileNotFoundError:
         raise RunStoreError(f"run directory {path.parent} does not exist (deleted?)") from None
+    except RunStoreError as exc:  # a FIFO, a directory or a symlink in its place
+        raise RunStoreError(f"cannot open the run lock: {exc}") from None
     except OSError as exc:
         raise RunStoreError(f"cannot open the run lock {path}: {exc.strerror or exc}") from None
-    if not _is_regular(fd):
-        os.close(fd)
-        raise RunStoreError(f"{path} is not a regular file; remove it to train this run")
-    return fd
-
-
-def _is_regular(fd: int) -> bool:
-    import stat
-
-    try:
-        return stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        return False
 
 
 def _try_lock(fd: int) -> bool:

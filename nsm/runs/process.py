@@ -45,6 +45,12 @@ def pid_alive(pid: object, started: float | None = None) -> bool:
     return True
 
 
+def process_start_time(pid: int) -> float | None:
+    """When process `pid` started (unix time), where /proc tells."""
+    proc = _proc_stat(pid)
+    return proc[1] if proc is not None else None
+
+
 def _proc_stat(pid: int) -> tuple[str, float | None] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()

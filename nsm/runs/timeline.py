@@ -130,29 +130,8 @@ def discard_future(
         return None
     stamp, t = _stamp(now)
     base = f"{stamp}-from-epoch-{int(epoch)}" + (f"-step-{int(step)}" if step else "")
-    parent = folder / DISCARDED_DIR
-    parent.mkdir(mode=DIR_MODE, exist_ok=True)
-    target = parent / base
-    n = 1
-    while True:
-        try:
-            target.mkdir(mode=DIR_MODE)
-            break
-        except FileExistsError:
-            n += 1
-            target = parent / f"{base}-{n}"
-    moved: list[str] = []
-    for path in files:
-        try:
-            os.rename(path, target / path.name)
-        except FileNotFoundError:
-            continue  # removed since we looked
-        moved.append(path.name)
-    if not moved:
-        try:
-            target.rmdir()
-        except OSError:
-            pass
+    target, moved = _set_aside(folder, base, [p.name for p in files])
+    if target is None:
         return None
     atomic_write_json(
         target / INFO_FILE,
@@ -190,23 +169,9 @@ def set_aside_for_restart(run: RunLike, *, now: float | _dt.datetime | None = No
     if not files:
         return None
     stamp, t = _stamp(now)
-    parent = folder / DISCARDED_DIR
-    parent.mkdir(mode=DIR_MODE, exist_ok=True)
-    target, n = parent / f"{stamp}-restart", 1
-    while True:
-        try:
-            target.mkdir(mode=DIR_MODE)
-            break
-        except FileExistsError:
-            n += 1
-            target = parent / f"{stamp}-restart-{n}"
-    moved = []
-    for name in files:
-        try:
-            os.rename(folder / name, target / name)
-            moved.append(name)
-        except FileNotFoundError:
-            continue
+    target, moved = _set_aside(folder, f"{stamp}-restart", files)
+    if target is None:
+        return None
     atomic_write_json(
         target / INFO_FILE,
         {
@@ -217,3 +182,32 @@ def set_aside_for_restart(run: RunLike, *, now: float | _dt.datetime | None = No
         },
     )
     return target
+
+
+def _set_aside(folder: Path, base: str, names: list[str]) -> tuple[Path | None, list[str]]:
+    """Move the files `names` of `folder` into a new `discarded/<base>[-N]/`; the folder and
+    what was moved (None and [] when none of them was still there)."""
+    parent = folder / DISCARDED_DIR
+    parent.mkdir(mode=DIR_MODE, exist_ok=True)
+    target, n = parent / base, 1
+    while True:
+        try:
+            target.mkdir(mode=DIR_MODE)
+            break
+        except FileExistsError:
+            n += 1
+            target = parent / f"{base}-{n}"
+    moved = []
+    for name in names:
+        try:
+            os.rename(folder / name, target / name)
+        except FileNotFoundError:
+            continue  # removed since we looked
+        moved.append(name)
+    if not moved:
+        try:
+            target.rmdir()
+        except OSError:
+            pass
+        return None, []
+    return target, moved

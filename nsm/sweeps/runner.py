@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-from nsm.execution.render import DETAIL, render
+from nsm.execution.render import render_text
 from nsm.runs import Run, RunStoreError
 from nsm.signals import stop_on_signals
 from nsm.sweeps.grid import describe_overrides
@@ -227,9 +227,8 @@ class LinePrinter:
         # The same lines as every other viewer, indented under the point's header.
         if e.get("type") == "run_started":
             return  # the point's header already says which run it is
-        for line in render(e):
-            if line.kind != DETAIL:
-                self.write(f"  {line.text}")
+        for text in render_text(e):
+            self.write(f"  {text}")
 
 
 def main(argv: list[str] | None = None) -> int:

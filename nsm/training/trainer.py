@@ -851,13 +851,6 @@ def _make_reserve(path: Path) -> None:
         os.close(fd)
 
 
-def _process_start_time() -> float | None:
-    from nsm.runs.process import _proc_stat
-
-    proc = _proc_stat(os.getpid())
-    return proc[1] if proc is not None else None
-
-
 def _clear_stale_stop_request(run: Run) -> None:
     """Drop a stop request older than this process (left by an earlier attempt); keep one sent
     since it started (a `stop` right after a detached launch, before the engine was built)."""
@@ -865,7 +858,9 @@ def _clear_stale_stop_request(run: Run) -> None:
         requested = run.stop_path.stat().st_mtime
     except OSError:
         return
-    started = _process_start_time()
+    from nsm.runs.process import process_start_time
+
+    started = process_start_time(os.getpid())
     if started is None or requested < started:
         run.clear_stop_request()
 

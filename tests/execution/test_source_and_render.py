@@ -99,3 +99,13 @@ def test_every_event_type_renders_and_a_damaged_payload_never_raises() -> None:
     assert render(epoch)[0].kind == EPOCH
     assert render_text(epoch) == ["epoch 3: loss 0.2500 acc 0.900 cycle 0.0100 lr 0.0010 · 812 graphs/s"]
     assert render_text(epoch, epochs=False) == []
+
+
+def test_follow_goes_past_an_ending_that_a_resume_superseded(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    kinds = ["run_started", "epoch_end", "interrupted", "resumed", "epoch_end", "finished"]
+    path.write_bytes(b"".join(encode_event(make_event(i, k, epoch=1)) for i, k in enumerate(kinds)))
+    seen: list[str] = []
+    end = follow(EventSource(path), lambda e: seen.append(e["type"]), timeout=30, poll_s=0.01)
+    assert end is not None and end["type"] == "finished" and end["seq"] == 5
+    assert seen == kinds

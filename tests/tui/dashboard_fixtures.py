@@ -217,3 +217,24 @@ async def settle_charts(pilot: Any, rounds: int = 40) -> None:
 def screen_text(app: Any) -> str:
     """What the terminal shows, as plain text."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001
+
+
+def dashboard(app: Any) -> Any:
+    """The app's dashboard screen (created at mount)."""
+    from tui.screens.dashboard import DashboardScreen
+
+    screen = app.get_screen_for_mode("dashboard")
+    assert isinstance(screen, DashboardScreen)
+    return screen
+
+
+async def start_tiny_run(pilot: Any, **overrides: Any) -> Any:
+    """Load the tiny config into the panel and press s: an in-process run starts."""
+    dash = dashboard(pilot.app)
+    dash.config_panel.load_config(tiny_config(**overrides))
+    await pilot.pause()
+    assert dash.config_panel.valid, dash.config_panel.errors
+    await pilot.press("s")
+    await pilot.pause()
+    assert dash.controller.run is not None, "the start key did not start a run"
+    return dash

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard_fixtures import make_app, settle_charts, tiny_config
+from dashboard_fixtures import dashboard, make_app, settle_charts, start_tiny_run
 from long_runs import write_long_run
 
 from tui.screens.dashboard import DashboardScreen
@@ -25,11 +25,6 @@ from tui.screens.dashboard import DashboardScreen
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
-
-def dashboard(app: Any) -> DashboardScreen:
-    screen = app.get_screen_for_mode("dashboard")
-    assert isinstance(screen, DashboardScreen)
-    return screen
 
 
 def loss_x(dash: DashboardScreen) -> list[Any]:
@@ -146,16 +141,6 @@ async def test_a_run_that_goes_on_while_watched_shows_each_new_epoch_and_ends_fi
 
 # ------------------------------------------------------------ two runs in one session
 
-
-async def start_tiny_run(pilot: Any, **overrides: Any) -> DashboardScreen:
-    dash = dashboard(pilot.app)
-    dash.config_panel.load_config(tiny_config(**overrides))
-    await pilot.pause()
-    assert dash.config_panel.valid, dash.config_panel.errors
-    await pilot.press("s")
-    await pilot.pause()
-    assert dash.controller.run is not None, "the start key did not start a run"
-    return dash
 
 
 def run_lines(dash: DashboardScreen, name: str) -> tuple[bool, bool]:

@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from dashboard_fixtures import StepGate, make_app, screen_text, settle_charts, tiny_config, write_run
+from dashboard_fixtures import StepGate, dashboard, make_app, screen_text, settle_charts, start_tiny_run, tiny_config, write_run
 from textual.widgets import Button, Input, Select, Static
 
 from nsm.runs import Run, RunStore
@@ -24,15 +24,9 @@ from tui.dialogs.confirm_stop import ConfirmStopDialog
 from tui.dialogs.oom_restart import OomRestartDialog
 from tui.dialogs.quit_choice import QuitDialog
 from tui.run_controller import RunController
-from tui.screens.dashboard import DashboardScreen
 from tui.widgets.gpu import GpuPanel
 from tui.widgets.run_panels import MetricsPanel, ProgressPanel
 
-
-def dashboard(app) -> DashboardScreen:  # type: ignore[no-untyped-def]
-    screen = app.get_screen_for_mode("dashboard")
-    assert isinstance(screen, DashboardScreen)
-    return screen
 
 
 def text_of(widget: Static) -> str:
@@ -48,16 +42,6 @@ def pretend_running(run: Run) -> None:
     info = {"pid": os.getpid(), "host": this_host(), "started": time.time() - 5, "command": "test", "backend": "process", "log": "train.log"}
     (run.path / "process.json").write_text(json.dumps(info))
 
-
-async def start_tiny_run(pilot, **overrides) -> DashboardScreen:  # type: ignore[no-untyped-def]
-    dash = dashboard(pilot.app)
-    dash.config_panel.load_config(tiny_config(**overrides))
-    await pilot.pause()
-    assert dash.config_panel.valid, dash.config_panel.errors
-    await pilot.press("s")
-    await pilot.pause()
-    assert dash.controller.run is not None, "the start key did not start a run"
-    return dash
 
 
 # ------------------------------------------------------------------- training

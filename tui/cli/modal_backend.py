@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from nsm.config import RunConfig
 from nsm.execution import EventSource, follow
-from nsm.execution.render import DETAIL, render
+from nsm.execution.render import render_text
 from nsm.runs import Run
 from remote import config as rc
 from remote.client import ModalClient
@@ -252,9 +252,8 @@ def _follow_many(client: ModalClient, runs: list[Run], json_out: bool) -> int:
 
 
 def _event_line(run: Run, e: dict[str, Any], line: Callable[[Run, str], None]) -> None:
-    for rendered in render(e):
-        if rendered.kind != DETAIL:
-            line(run, rendered.text)
+    for text in render_text(e):
+        line(run, text)
 
 
 # ============================================================ resume / stop

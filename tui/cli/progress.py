@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from nsm.execution.render import DETAIL, render
+from nsm.execution.render import render_text
 from nsm.runs import Run
 from tui.cli.console import fmt, is_tty, lit, plain, print_json, say
 
@@ -69,9 +69,8 @@ class ProgressView:
                 self.epoch_task, description=f"epoch {e['epoch']}", total=e["steps"], completed=e["step"], info=f"loss {fmt(e.get('loss'))}"
             )
         # Every viewer prints the same lines for the same event (nsm.execution.render).
-        for line in render(e):
-            if line.kind != DETAIL:
-                self.line(line.text)
+        for text in render_text(e):
+            self.line(text)
 
     def line(self, text: str) -> None:
         if self.quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 import time
@@ -216,28 +217,24 @@ def run_attached(run: Run, plan: ResumePlan | None, json_out: bool = False) -> s
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from nsm.execution import InProcessBackend
+    from nsm.execution import IN_PROCESS, Execution, InProcessBackend
 
     from tui.cli.progress import ProgressView
 
     view = ProgressView(run.name, quiet=json_out)
-    stops: dict[str, Any] = {"n": 0, "execution": None}
-    backend = InProcessBackend(sinks=(view.on_event,), before_train=lambda ex: stops.update(execution=ex))
+    execution = Execution(run, IN_PROCESS, pid=os.getpid())  # a stop before the engine exists waits in it
+    stops = {"n": 0}
 
     def on_signal(signum: int, _frame: object) -> None:
         stops["n"] += 1
-        reason = f"received {signal.Signals(signum).name}"
-        if stops["execution"] is not None:
-            stops["execution"].request_stop(reason)
-        else:
-            run.request_stop()  # still loading: the engine reads the flag at its first step
+        execution.request_stop(f"received {signal.Signals(signum).name}")
         if stops["n"] == 1:
             view.note("stopping at the next step; a checkpoint will be written (ctrl+c again does not kill it)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with view:
-            execution = backend.run_here(run, plan)
+            InProcessBackend(sinks=(view.on_event,)).run_here(run, plan, execution=execution)
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -43,7 +43,6 @@ from tui.widgets.status_line import StatusLine
 # charts limit themselves further (≤ 1 Hz each, TUI-NOTES); what the user does redraws at once.
 RENDER_INTERVAL_S = 0.25
 NARROW_WIDTH = 120
-HANGUP_REASON = "the terminal closed (SIGHUP)"
 
 
 class DashboardScreen(Screen[None]):
@@ -124,7 +123,6 @@ class DashboardScreen(Screen[None]):
         self._failure_key: str | None = None
         self._gpu_fed = (None, 0)
         self._oom_offered: set[tuple[str, int]] = set()
-        self._exit_after_run = False
         self._notice: tuple[str, str] | None = None
         self.renders = 0  # how many times the panels were redrawn (benchmarks read it)
 
@@ -334,8 +332,6 @@ class DashboardScreen(Screen[None]):
     def on_run_controller_ended(self, message: RunController.Ended) -> None:
         if message.error:
             self.notice(f"the in-process run ended with an error: {message.error}", "error")
-        if self._exit_after_run:
-            self.app.exit()
 
     def on_run_controller_caught_up(self, message: RunController.CaughtUp) -> None:
         self._schedule_render(urgent=True)
@@ -565,18 +561,6 @@ class DashboardScreen(Screen[None]):
         return self.start_run(config, None)
 
     # ================================================================= quit
-    async def confirm_quit(self) -> None:
-        """ctrl+q: the app's one quit flow (it asks about everything that trains here)."""
-        await self.app.action_request_quit()  # type: ignore[attr-defined]
-
-    def on_terminal_hangup(self) -> None:
-        """The terminal went away (SIGHUP): the app exits once what trains here has stopped."""
-        self.app.on_terminal_hangup()  # type: ignore[attr-defined]
-
-    def stop_run_for_hangup(self) -> Any:
-        """Called from the SIGHUP handler: only thread-safe steps here (the session's are)."""
-        return self.app.session.stop_all(HANGUP_REASON)  # type: ignore[attr-defined]
-
     # ======================================================= command palette
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the command palette; the same actions as the keys."""

@@ -675,10 +675,6 @@ class SweepScreen(Screen[None]):
             self.notify(f"sweep {message.sweep} finished")
         self.refresh_now()
 
-    async def confirm_quit(self) -> None:
-        """ctrl+q: the app's one quit flow (an in-app queue is in its session)."""
-        await self.app.action_request_quit()  # type: ignore[attr-defined]
-
     # ============================================================ refreshing
     def _tick(self) -> None:
         try:
