@@ -136,7 +136,7 @@ def acquire(run_path: Path, ref: str, *, purpose: str = "train", wait_s: float =
         deadline = time.monotonic() + wait_s
         while not _try_lock(fd):
             if time.monotonic() >= deadline:
-                raise RunLocked(ref, _read_holder(fd))
+                raise RunLocked(ref, _named_holder(fd))
             time.sleep(0.02)
         remote = _read_holder(fd)
         if fcntl is None or (remote.host and remote.host != this_host()):
@@ -228,10 +228,21 @@ def _read_holder(fd: int) -> Holder:
         return Holder(None, None, None, None, None)
 
 
+def _named_holder(fd: int, wait_s: float = 0.5) -> Holder:
+    """The holder's record; a winner that has just taken the lock writes it a moment later."""
+    deadline = time.monotonic() + wait_s
+    record = _read_holder(fd)
+    while record.pid is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        record = _read_holder(fd)
+    return record
+
+
 def _write_holder(fd: int, h: Holder) -> None:
     data = json.dumps({"pid": h.pid, "host": h.host, "started": h.started, "token": h.token, "purpose": h.purpose}).encode()
-    os.ftruncate(fd, 0)
+    # Written over the old record, then cut to length: a reader never sees an empty file.
     os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
 
 
 def _heartbeat_fresh(run_path: Path) -> bool:
