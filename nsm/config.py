@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 DOMAINS = ("causal", "planning", "kg")
 DEVICES = ("auto", "cpu", "cuda")
+WANDB_MODES = ("off", "offline", "online")
 BACKENDS = ("inprocess", "process", "modal")
 CONFIG_SCHEMA_VERSION = 1
 
@@ -140,6 +141,9 @@ _SPECS = [
     FieldSpec("amp", "AMP", bool, False, "mixed precision (CUDA only)"),
     FieldSpec("backend", "BACKEND", str, "process", "where the engine runs", choices=BACKENDS),
     FieldSpec("gpu", "GPU", str, "A100-40GB", "Modal GPU type (modal backend only)"),
+    FieldSpec("tensorboard", "TENSORBOARD", bool, True, "also write TensorBoard event files (tensorboard/ in the run folder)"),
+    FieldSpec("wandb", "WANDB", str, "off", "also log to Weights & Biases (needs the wandb extra)", choices=WANDB_MODES),
+    FieldSpec("keep_last", "KEEP_LAST", int, 0, "keep only the newest N periodic checkpoints (best_model.pt always kept; 0 = keep all)", 0, 10_000),
     FieldSpec("hidden", "HIDDEN", int, 96, "model width", 8, 1024, public=False),
     FieldSpec("threads", "THREADS", int, 0, "torch CPU threads (0 = cores - 1 when shared, else all)", 0, 256, public=False),
 ]
@@ -164,6 +168,9 @@ class RunConfig:
     amp: bool = False
     backend: str = "process"
     gpu: str = "A100-40GB"
+    tensorboard: bool = True
+    wandb: str = "off"
+    keep_last: int = 0
     hidden: int = 96
     threads: int = 0
 
