@@ -30,6 +30,7 @@ volume = modal.Volume.from_name(rc.VOLUME_NAME, create_if_missing=True)
 
 image = (
     modal.Image.debian_slim(python_version=rc.PYTHON_VERSION)
+    .pip_install(*rc.TORCH_PACKAGES, index_url=rc.TORCH_INDEX_URL)
     .pip_install(*rc.IMAGE_PACKAGES)
     .env({"NSM_CACHE_DIR": rc.DATASET_CACHE, "PYTHONUNBUFFERED": "1"})
     # Local source last: editing nsm/ or remote/ rebuilds only this layer.

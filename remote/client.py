@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue as queue_module
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +25,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from remote import calls
 from remote import config as rc
-from remote.errors import ModalError, ModalNotConfigured, ModalUnreachable
+from remote import outcomes
+from remote.errors import (
+    ModalError,
+    ModalNotConfigured,
+    ModalNotFound,
+    ModalRejected,
+    ModalUnreachable,
+    ModalWrongEndpoint,
+)
 
 APP_MODES = ("auto", "deployed", "ephemeral")
 
@@ -69,10 +78,41 @@ def call_with_deadline(fn: Callable[[], Any], timeout: float, what: str) -> Any:
 
     threading.Thread(target=target, name=f"modal: {what}", daemon=True).start()
     if not done.wait(timeout):
+        _quiet_shutdown()
         raise ModalUnreachable(what, timeout)
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+_quiet = threading.Lock()
+_quiet_registered = False
+
+
+def _quiet_shutdown() -> None:
+    """A call we stopped waiting for is still inside Modal's event loop; when the
+    interpreter exits, Modal closes its client under it and asyncio prints the
+    abandoned task's traceback (dozens of lines after our one-line message).
+    From the first abandoned call on, stderr is closed at exit, before Modal's
+    own exit handlers run (atexit is last in, first out)."""
+    global _quiet_registered
+    with _quiet:
+        if _quiet_registered:
+            return
+        _quiet_registered = True
+    import atexit
+
+    def silence() -> None:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    atexit.register(silence)
 
 
 class StreamPump:
@@ -156,14 +196,10 @@ class ModalClient:
             raise self.translate(exc, what) from exc
 
     def translate(self, exc: BaseException, what: str) -> BaseException:
-        ns = self.modal.exception
-        if isinstance(exc, ns.AuthError):
-            return ModalNotConfigured(_first_line(exc))
-        if isinstance(exc, (ns.ConnectionError, ConnectionError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
-        ):
-            return ModalUnreachable(what, detail=_first_line(exc))
-        return exc
+        """One of remote.errors for every exception of Modal (and of the network
+        under it), by remote.outcomes.classify; any other exception is ours (a bug) and
+        is returned as it is."""
+        return translate(exc, what)
 
     # -- functions -----------------------------------------------------------
     def functions(self) -> Functions:
@@ -198,7 +234,7 @@ class ModalClient:
         stream = api.Function.from_name(rc.APP_NAME, rc.STREAM_FUNCTION)
         try:
             self.guard(train.hydrate, f"looking up the deployed app {rc.APP_NAME}")
-        except api.exception.NotFoundError:
+        except ModalNotFound:
             return None
         return Functions(train=train, stream=stream, app=None)
 
@@ -260,12 +296,22 @@ class ModalClient:
         return self.modal.FunctionCall.from_id(call_id)
 
     def poll(self, call_id: str) -> tuple[str, Any]:
-        call = self.call(call_id)
-        return self.guard(lambda: calls.poll_call(self.modal, call), "asking whether the run is still going")
+        """(status, value) of remote.calls.poll_call; a transient failure raises
+        ModalUnreachable (the run's state is unknown, not failed)."""
+        return self.guard(
+            lambda: calls.poll_call(self.modal, self.call(call_id)), "asking whether the run is still going"
+        )
 
     def cancel(self, call_id: str) -> None:
-        call = self.call(call_id)
-        self.guard(lambda: call.cancel(terminate_containers=True), "cancelling the function call")
+        self.guard(lambda: self.call(call_id).cancel(terminate_containers=True), "cancelling the function call")
+
+    def log_tail(self, call_id: str, entries: int = 200) -> list[str]:
+        """The last log lines of a function call's containers (stdout, stderr, system)."""
+
+        def op() -> list[str]:
+            return [str(getattr(e, "message", e)) for e in self.call(call_id).logs.tail(entries=entries)]
+
+        return self.guard(op, "fetching the container log", self.control_timeout * 2)
 
     # -- queue / dict --------------------------------------------------------
     def _queue_handle(self) -> Any:
@@ -279,14 +325,14 @@ class ModalClient:
         return self._dict
 
     def queue_get(self, partition: str, timeout: float) -> list[Any]:
-        q = self._queue_handle()
-        ns = self.modal.exception
         try:
             return self.guard(
-                lambda: calls.queue_get(q, partition, timeout), "reading the run's events", self.control_timeout + timeout
+                lambda: calls.queue_get(self._queue_handle(), partition, timeout),
+                "reading the run's events",
+                self.control_timeout + timeout,
             )
-        except ns.NotFoundError as exc:
-            raise QueueUnavailable(f"the event queue {rc.QUEUE_NAME} is gone ({_first_line(exc)})") from exc
+        except ModalNotFound as exc:
+            raise QueueUnavailable(f"the event queue {rc.QUEUE_NAME} is gone ({exc})") from exc
 
     def set_stop(self, partition: str, value: bool = True) -> None:
         d = self._dict_handle()
@@ -350,6 +396,29 @@ class ModalClient:
         return len(data)
 
 
+def translate(exc: BaseException, what: str) -> BaseException:
+    if isinstance(exc, ModalError):
+        return exc
+    kind = outcomes.classify(exc)
+    detail = _first_line(exc)
+    if kind == outcomes.AUTH:
+        return ModalNotConfigured(detail)
+    if kind == outcomes.TRANSIENT:
+        return ModalUnreachable(what, detail=f"{detail} ({type(exc).__name__})")
+    if kind == outcomes.ENDPOINT:
+        return ModalWrongEndpoint(what, outcomes.server_url(), detail)
+    if not _from_modal(exc):
+        return exc  # our own bug: keep its traceback
+    if kind == outcomes.NOT_FOUND:
+        return ModalNotFound(what, detail)
+    return ModalRejected(what, type(exc).__name__, detail)
+
+
+def _from_modal(exc: BaseException) -> bool:
+    module = type(exc).__module__.split(".")[0]
+    return module in ("modal", "grpclib", "synchronicity", "modal_proto", "h2") or outcomes.raised_in_transport(exc)
+
+
 def new_owner() -> str:
     return f"{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
@@ -361,8 +430,8 @@ def _host() -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__
 
 
 def _entry(e: Any) -> RemoteEntry:

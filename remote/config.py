@@ -20,14 +20,17 @@ TRAIN_FUNCTION = "train"  # spawned: the engine, on a GPU, with retries
 STREAM_FUNCTION = "stream"  # generator for attached runs: relays the run's events
 
 PYTHON_VERSION = "3.11"
-# torch 2.7.1 from PyPI is the CUDA 12.6 build on Linux x86_64; inside the project's range (>=2.4,<2.14).
+# torch from PyTorch's CUDA 12.8 index: its wheels carry kernels up to sm_100 (B200); PyPI's
+# default 2.7.1 wheel is the CUDA 12.6 build, which has none for Blackwell. Inside the project's
+# ranges (torch>=2.4,<2.14, torch-geometric>=2.5,<2.9). Every image package is pinned.
 TORCH_VERSION = "2.7.1"
+TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
+TORCH_PACKAGES = (f"torch=={TORCH_VERSION}+cu128",)
 PYG_VERSION = "2.6.1"
 IMAGE_PACKAGES = (
-    f"torch=={TORCH_VERSION}",
     f"torch-geometric=={PYG_VERSION}",
-    "numpy>=1.24,<3",
-    "nvidia-ml-py>=12",
+    "numpy==2.4.6",
+    "nvidia-ml-py==13.615.71",
 )
 LOCAL_PACKAGES = ("nsm", "remote")  # added last: editing them rebuilds only that layer
 DATASET_CACHE = f"{MOUNT}/.cache/datasets"  # generated datasets are kept on the volume
@@ -65,6 +68,12 @@ def app_start_timeout_s() -> float:
     return _env_float("NSM_MODAL_APP_START_TIMEOUT_S", 20 * 60.0)
 
 
+def reconnect_s() -> float:
+    """How long a follower keeps reconnecting when Modal does not answer (network
+    down, service trouble) before it says the run's state is unknown and ends."""
+    return _env_float("NSM_MODAL_RECONNECT_S", 15 * 60.0)
+
+
 FORWARD_INTERVAL_S = 0.5  # the container sends queued events at most this often
 STOP_POLL_S = 2.0  # the container reads the stop flag this often
 LIVENESS_PROBE_S = 10.0  # a follower asks whether the call still runs this often
@@ -87,7 +96,7 @@ GPU_PRICES_PER_HOUR = {
     "B200": 6.25,
 }
 _ALIASES = {"A100": "A100-40GB", "A10": "A10G"}
-_GPU_RE = re.compile(r"^([A-Za-z0-9-]+?)(?::([1-8]))?$")
+_GPU_RE = re.compile(r"^([A-Za-z0-9-]+?)(?::([0-9]+))?$")
 
 
 class GpuChoiceError(ValueError):
@@ -102,10 +111,11 @@ def gpu_choice(raw: str | None) -> str:
     m = _GPU_RE.match(text)
     kind = _ALIASES.get(m.group(1).upper(), m.group(1).upper()) if m else None
     if m is None or kind not in GPU_PRICES_PER_HOUR:
-        raise GpuChoiceError(
-            f"GPU must be one of {', '.join(GPU_PRICES_PER_HOUR)} (optionally with a count, e.g. H100:2); got {raw!r}"
-        )
-    return kind + (f":{m.group(2)}" if m.group(2) else "")
+        raise GpuChoiceError(f"GPU must be one of {', '.join(GPU_PRICES_PER_HOUR)}; got {raw!r}")
+    if m.group(2) and int(m.group(2)) != 1:
+        # Modal would bill every GPU asked for, and the engine trains on one.
+        raise GpuChoiceError(f"a run trains on one GPU: use {kind} (not {text}); got {raw!r}")
+    return kind
 
 
 def price_per_hour(gpu: str) -> float | None:

@@ -36,6 +36,38 @@ class ModalUnreachable(ModalError):
         super().__init__(message)
 
 
+class ModalWrongEndpoint(ModalUnreachable):
+    """The server answered, but not as Modal does (HTTP 404 read as UNIMPLEMENTED)."""
+
+    def __init__(self, what: str, url: str, detail: str | None = None):
+        self.what = what
+        self.timeout = None
+        self.url = url
+        ModalError.__init__(
+            self,
+            f"the server at {url} does not answer as Modal's API does while {what}"
+            + (f" ({detail})" if detail else "")
+            + "; check MODAL_SERVER_URL (unset it for Modal itself) and any proxy in between",
+        )
+
+
+class ModalNotFound(ModalError):
+    """Modal has no such object (app, function call, queue, file)."""
+
+    def __init__(self, what: str, detail: str | None = None):
+        self.what = what
+        super().__init__(f"Modal has no such object while {what}" + (f": {detail}" if detail else ""))
+
+
+class ModalRejected(ModalError):
+    """Modal refused the request itself (invalid, conflict, too large, version): retrying will not help."""
+
+    def __init__(self, what: str, kind: str, detail: str):
+        self.what = what
+        self.kind = kind
+        super().__init__(f"Modal refused {what}: {detail} ({kind})")
+
+
 class RemoteRunFailed(ModalError):
     """The remote function ended with an exception (after Modal's retries)."""
 

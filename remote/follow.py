@@ -34,7 +34,9 @@ from remote.runs import remote_info, update_remote_info, volume_rel_path
 # best model are downloaded on demand: `nsm-tui runs download`).
 FETCH_AT_END = ("training_history.json", "final_results.json", "evaluation_best_model.json", "best_model.pt")
 
-DETACHED, SUPERSEDED, LOST = "detached", "superseded", "lost"
+FAILURE_LOG = "modal_failure.log"  # the container log's tail of a failed call
+
+DETACHED, SUPERSEDED, LOST, UNKNOWN = "detached", "superseded", "lost", "unknown"
 
 
 @dataclass
@@ -68,6 +70,7 @@ class RunFollower:
         fill_every_s: float = 10.0,
         silence_s: float = 60.0,
         lease_renew_s: float = rc.LEASE_RENEW_S,
+        reconnect_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -81,6 +84,9 @@ class RunFollower:
         self.fill_every_s = fill_every_s
         self.silence_s = silence_s
         self.lease_renew_s = lease_renew_s
+        self.reconnect_s = rc.reconnect_s() if reconnect_s is None else reconnect_s
+        self._unreachable_since: float | None = None
+        self._backoff = poll_timeout_s
         self.clock = clock
         self.sleep = sleep
         self.info = remote_info(run)
@@ -260,7 +266,8 @@ class RunFollower:
         elif what == "result":
             return self._finish(calls.DONE if item.get("result") is not None else calls.EXPIRED, item.get("result"))
         elif what == "error":
-            return self._finish(calls.ERROR, str(item.get("error") or "remote error"))
+            status = item.get("status") if item.get("status") in calls.ENDED + (calls.UNKNOWN,) else calls.ERROR
+            return self._finish(status, str(item.get("error") or "remote error"))
         elif what == "lease_lost":
             # Our own relay gave up (we renewed too late): the queue is ours to read now.
             return None if "another" not in str(item.get("reason")) else FollowResult(SUPERSEDED, item.get("reason"))
@@ -288,8 +295,12 @@ class RunFollower:
                 self._fill_from_volume()
                 self.sleep(self.poll_timeout_s)
             except ModalUnreachable as exc:
-                self._note(f"{exc}; retrying")
-                self.sleep(self.poll_timeout_s)
+                gave_up = self._unreachable(exc)
+                if gave_up is not None:
+                    return gave_up
+                continue
+            else:
+                self._reachable()
             for item in items:
                 if isinstance(item, dict) and item.get("type") in ev.TERMINAL_TYPES:
                     fast_until = self.clock() + 60.0
@@ -307,14 +318,42 @@ class RunFollower:
                 try:
                     status, value = self.client.poll(call_id)
                 except ModalUnreachable as exc:
-                    self._note(f"{exc}; retrying")
+                    gave_up = self._unreachable(exc)
+                    if gave_up is not None:
+                        return gave_up
                     continue
+                self._reachable()
                 if status != calls.RUNNING:
                     return self._finish(status, value)
                 self.mirror.beat(force=True)
                 if self._lease_taken():
                     return FollowResult(SUPERSEDED, "another follower took over this run's stream")
             self._renew_lease()
+
+    def _unreachable(self, exc: ModalUnreachable) -> FollowResult | None:
+        """A transient failure while the run may go on: wait (backing off) and try
+        again, for at most `reconnect_s` in a row; then the run's state is unknown
+        (never `failed`: it may still be training on Modal)."""
+        now = self.clock()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            self._note(f"reconnecting to Modal (trying for up to {self.reconnect_s:g} s): {exc}")
+        waited = now - self._unreachable_since
+        if waited >= self.reconnect_s:
+            return FollowResult(
+                UNKNOWN,
+                f"Modal has not answered for {waited:.0f} s ({exc}); the run may still be going on Modal: "
+                f"re-attach later with `nsm-tui attach {self.run.name}`",
+            )
+        self.sleep(max(0.0, min(self._backoff, self.reconnect_s - waited)))
+        self._backoff = min(self._backoff * 2, 30.0)
+        return None
+
+    def _reachable(self) -> None:
+        if self._unreachable_since is not None:
+            self._note(f"reconnected to Modal after {self.clock() - self._unreachable_since:.0f} s")
+        self._unreachable_since = None
+        self._backoff = self.poll_timeout_s
 
     def _follow_without_call(self, silent_since: float) -> FollowResult | None:
         """No call id was recorded (the launch was cut off): the volume's log is all there is."""
@@ -356,21 +395,26 @@ class RunFollower:
                 result.outcome, result.error = "failed", str(summary["error"])
             elif state.status is None:
                 result.outcome = str(summary.get("outcome") or "failed")
-        elif status == calls.ERROR:
+        elif status in (calls.ERROR, calls.TIMED_OUT, calls.CANCELLED):
             text = value if isinstance(value, str) else describe_exception(value)
             self.info = remote_info(self.run)  # `nsm-tui stop --hard` may have marked it meanwhile
-            cancelled = bool(self.info.get("cancelled")) or "cancel" in text.lower()
+            cancelled = status == calls.CANCELLED or bool(self.info.get("cancelled")) or "cancel" in text.lower()
+            kind = "cancelled" if cancelled else ("timeout" if status == calls.TIMED_OUT else "remote")
             if state.status is None:
-                self._record_failure(text, "cancelled" if cancelled else "remote")
+                text = self._record_failure(text, kind)
                 result.outcome, result.error = "failed", text
             elif state.status == "failed":
                 result.error = state.error or text
         elif status == calls.EXPIRED and state.status is None:
             result.outcome, result.error = LOST, "Modal no longer keeps this call's result and the log has no end"
+        elif status == calls.UNKNOWN and state.status is None:
+            result.outcome = UNKNOWN
+            result.error = f"Modal does not know the function call {self._call_id()} ({describe_exception(value)})"
         update_remote_info(self.run, ended=time.time(), outcome=result.outcome)
         return result
 
-    def _record_failure(self, text: str, kind: str) -> None:
+    def _record_failure(self, text: str, kind: str) -> str:
+        """Write the `failed` event the engine could not; returns its message."""
         assert self.mirror is not None
         latest = self.run.latest_checkpoint()
         if kind == "cancelled":
@@ -378,8 +422,12 @@ class RunFollower:
         elif kind == "launch":
             message, hint = text, None
         else:
-            message = f"the Modal function failed: {text}"
-            hint = f"see the container logs: modal app logs {rc.APP_NAME}; resume with: nsm-tui resume {self.run.name}"
+            what = "timed out on Modal" if kind == "timeout" else "failed"
+            message = f"the Modal function {what}: {text}"
+            saved = self._save_log_tail()
+            where = f"its container log's tail is in {saved}" if saved else f"see the container logs: modal app logs {rc.APP_NAME}"
+            message += f" ({where})"
+            hint = f"{where}; resume with: nsm-tui resume {self.run.name}"
         self.mirror.append_local(
             ev.FAILED,
             error=message,
@@ -389,6 +437,25 @@ class RunFollower:
             step=0,
             checkpoint=latest.file if latest is not None else None,
         )
+        return message
+
+    def _save_log_tail(self) -> str | None:
+        """The failed call's last container log lines, into the run folder; its path, or None."""
+        from nsm.atomic import atomic_write_text
+
+        call_id = self._call_id()
+        if not call_id:
+            return None
+        try:
+            lines = self.client.log_tail(call_id)
+        except ModalError as exc:
+            self._note(f"could not fetch the container log: {exc}")
+            return None
+        if not lines:
+            return None
+        path = self.run.path / FAILURE_LOG
+        atomic_write_text(path, "".join(line if line.endswith("\n") else line + "\n" for line in lines))
+        return str(path)
 
     def _fetch_files(self) -> None:
         try:

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         note(f"error: {exc}")
         return 1
     note(f"run {run.name}: {result.outcome}" + (f" ({result.error})" if result.error else ""))
-    return 0 if result.outcome != "failed" else 1
+    # unknown (Modal did not answer within NSM_MODAL_RECONNECT_S) and lost are not a clean end either.
+    return 0 if result.outcome in ("finished", "interrupted", "superseded") else 1
 
 
 if __name__ == "__main__":

@@ -71,7 +71,14 @@ def relay(
         now = clock()
         if now - last_probe >= (1.0 if now < fast_until else probe_every_s):
             last_probe = now
-            status, value = poll_call(call)
+            try:
+                status, value = poll_call(call)
+            except Exception as exc:  # a transient failure says nothing about the run: ask again later
+                from remote.outcomes import is_transient
+
+                if not is_transient(exc):
+                    raise
+                continue
             if status != "running":
                 yield from queue_get(partition, 0.0)
                 yield _final_item(status, value)
@@ -94,4 +101,4 @@ def _final_item(status: str, value: Any) -> dict[str, Any]:
         return {"_nsm": "result", "result": value}
     if status == "expired":
         return {"_nsm": "result", "result": None}
-    return {"_nsm": "error", "error": describe_exception(value), "error_type": type(value).__name__}
+    return {"_nsm": "error", "status": status, "error": describe_exception(value), "error_type": type(value).__name__}

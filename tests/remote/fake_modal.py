@@ -13,14 +13,26 @@
 - exception: the real modal.exception module; config.config: the token.
 
 Knobs for failures: `token`, `auth_error`, `deployed`, `hang` (names of
-operations that never answer), `drop_stream_after` (the stream raises a
-connection error after that many items), `queue_missing`.
+operations that never answer), `faults` (operation -> exceptions its next
+calls raise, e.g. {"get": [ConnectionError("reset")]}: a network fault or a
+timeout on any call), `drop_stream_after` (the stream raises a connection
+error after that many items), `queue_missing`, `queue_limit` (items a
+partition holds before put raises queue.Full, Modal's 5,000 by default).
+
+Stricter than kind: requests, results, queue items and dict values cross by
+pickling (as Modal serialises them), not by deep copies; an exception a call
+ended with comes back unpickled with Modal's `__line_cache__` marker; cancel
+kills the container at its next step (no cooperative checkpoint, nothing it
+does afterwards reaches the queue or the volume); a call's container log is
+kept for `FunctionCall.logs.tail`.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
+import pickle
+import queue as queue_module
+import traceback
 import shutil
 import threading
 import time
@@ -32,6 +44,28 @@ from typing import Any, Iterator
 import modal.exception as modal_exception
 
 from remote import relay, worker
+
+
+def wire(value: Any) -> Any:
+    """What crosses between this machine and a container: a pickled copy (an
+    object that cannot be pickled fails here as it would on Modal)."""
+    return pickle.loads(pickle.dumps(value))
+
+
+def remote_copy(exc: BaseException) -> BaseException:
+    """The exception a call ended with, as FunctionCall.get re-raises it here."""
+    if isinstance(exc, Killed):
+        return modal_exception.InputCancellation("the function call was cancelled")
+    try:
+        copy_ = pickle.loads(pickle.dumps(exc))
+    except Exception:
+        copy_ = modal_exception.ExecutionError(f"could not deserialize the remote exception: {exc!r}")
+    setattr(copy_, "__line_cache__", {})
+    return copy_
+
+
+class Killed(BaseException):
+    """A cancelled container, dying at its next step."""
 
 
 class _Hang:
@@ -72,6 +106,8 @@ class FakeModal:
         self.stream_error: BaseException | None = None  # remote_gen fails with this before any item
         self.queue_missing = False
         self.container_error: BaseException | None = None  # the container dies with this at once
+        self.faults: dict[str, list[BaseException]] = {}
+        self.queue_limit = 5000
         self.ops: list[tuple[str, Any]] = []  # launches, with their options
         self.attempted: list[str] = []  # every operation tried, in order
         self.calls: dict[str, FakeCall] = {}
@@ -98,6 +134,9 @@ class FakeModal:
             raise modal_exception.AuthError("Token is invalid")
         if op in self.hang:
             self._hang()
+        pending = self.faults.get(op)
+        if pending:
+            raise pending.pop(0)
 
     def close(self) -> None:
         self._hang.release.set()
@@ -119,12 +158,14 @@ class FakeModal:
         with self._containers_lock:
             self.containers_running += 1
             self.max_containers_seen = max(self.max_containers_seen, self.containers_running)
+        options = dict(self.trainer_options)
+        if isinstance(volume, FakeCall):
+            options["on_step"] = volume.killable(options.get("on_step"))
         try:
             if self.container_error is not None:
                 raise self.container_error
             return worker.run_in_container(
-                request, self, volume or self.volume, str(self.work), trainer_options=dict(self.trainer_options),
-                threads=1,
+                request, self, volume or self.volume, str(self.work), trainer_options=options, threads=1,
             )
         finally:
             with self._containers_lock:
@@ -161,18 +202,18 @@ class FakeFunction:
     def spawn(self, request: dict[str, Any]) -> "FakeCall":
         self.fake.maybe_hang("spawn")
         self.fake.ops.append(("spawn", {"run": request["run"], **self.options}))
-        return self.fake.new_call(copy.deepcopy(request), self.semaphore)
+        return self.fake.new_call(wire(request), self.semaphore)
 
     def remote_gen(self, request: dict[str, Any]) -> Iterator[Any]:
         self.fake.maybe_hang("remote_gen")
         self.fake.ops.append(("remote_gen", {"run": request["run"], **self.options}))
         if self.fake.stream_error is not None:
             raise self.fake.stream_error
-        items = relay.relay_in_container(copy.deepcopy(request), self.fake, self.fake.functions["train"])
+        items = relay.relay_in_container(wire(request), self.fake, self.fake.functions["train"])
         for n, item in enumerate(items):
             if self.fake.drop_stream_after is not None and n >= self.fake.drop_stream_after:
                 raise modal_exception.ConnectionError("stream reset by peer")
-            yield copy.deepcopy(item)
+            yield wire(item)
 
 
 class FakeCall:
@@ -185,6 +226,8 @@ class FakeCall:
         self._result: Any = None
         self._error: BaseException | None = None
         self.cancelled = False
+        self.log_lines: list[str] = [f"container for {object_id} started\n"]
+        self.logs = SimpleNamespace(tail=self._tail)
         self._thread = threading.Thread(target=self._run, name=f"fake-container-{object_id}", daemon=True)
 
     def start(self) -> None:
@@ -195,20 +238,37 @@ class FakeCall:
         if not self.cancelled:
             self.fake.volume.commit()
 
+    def killable(self, on_step: Any) -> Any:
+        """The container's step hook: a cancelled container dies mid-step, with no checkpoint."""
+
+        def step(epoch: int, s: int) -> None:
+            if self.cancelled:
+                raise Killed()
+            if on_step is not None:
+                on_step(epoch, s)
+
+        return step
+
     def _run(self) -> None:
         try:
-            self._result = self.fake.run_container(self.request, self._semaphore, volume=self)
+            self._result = wire(self.fake.run_container(self.request, self._semaphore, volume=self))
         except BaseException as exc:
-            self._error = exc
+            self.log_lines.extend(traceback.format_exception(exc))
+            self._error = remote_copy(exc)
         finally:
             self._done.set()
+
+    def _tail(self, entries: int = 100, **_: Any) -> Iterator[Any]:
+        self.fake.maybe_hang("logs.tail")
+        for line in self.log_lines[-entries:]:
+            yield SimpleNamespace(message=line, source="stderr")
 
     def get(self, timeout: float | None = None) -> Any:
         self.fake.maybe_hang("get")
         if not self._done.wait(timeout):
             raise TimeoutError()
         if self.cancelled:
-            raise modal_exception.RemoteError("the function call was cancelled")
+            raise modal_exception.InputCancellation("the function call was cancelled")
         if self._error is not None:
             raise self._error
         return self._result
@@ -222,7 +282,6 @@ class FakeCall:
 
         partition = rc.partition_key(self.request["config"]["domain"], self.request["run"], self.request["launch_id"])
         self.fake.queue.dead.add(partition)
-        self.fake.dict.data[rc.stop_key(partition)] = True
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -247,7 +306,9 @@ class FakeQueue:
         if (partition or "") in self.dead:
             return
         with self.cond:
-            self.parts[partition or ""].extend(copy.deepcopy(list(vs)))
+            if len(self.parts[partition or ""]) + len(vs) > self.fake.queue_limit:
+                raise queue_module.Full(f"partition {partition} holds {self.fake.queue_limit} items")
+            self.parts[partition or ""].extend(wire(list(vs)))
             self.put_count += len(vs)
             self.cond.notify_all()
 
@@ -260,9 +321,7 @@ class FakeQueue:
             while block and not self.parts[key]:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    import queue
-
-                    raise queue.Empty()
+                    raise queue_module.Empty()
                 self.cond.wait(left)
             out = []
             while self.parts[key] and len(out) < n_values:
@@ -284,12 +343,12 @@ class FakeDict:
     def get(self, key: Any, default: Any = None) -> Any:
         self.fake.maybe_hang("dict.get")
         with self.lock:
-            return copy.deepcopy(self.data.get(key, default))
+            return wire(self.data.get(key, default))
 
     def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         self.fake.maybe_hang("dict.put")
         with self.lock:
-            self.data[key] = copy.deepcopy(value)
+            self.data[key] = wire(value)
         return True
 
 

@@ -85,9 +85,14 @@ def test_image_has_cuda_torch_pyg_and_nsm_added_last() -> None:
     assert set(top) == {"base_image", "mount"}, "the local source is the last layer"
     assert _raw(modal_app.image)._added_python_source_set == frozenset({"nsm", "remote"})
     commands = [cmd for layer in layers for cmd in _dockerfile(layer)]
-    pip = next(cmd for cmd in commands if "pip install" in cmd and "torch==" in cmd)
-    for package in ("torch==2.7.1", "torch-geometric==2.6.1", "numpy", "nvidia-ml-py"):
+    torch = next(cmd for cmd in commands if "pip install" in cmd and "torch==" in cmd)
+    # The CUDA 12.8 build: kernels for every GPU offered, B200 (sm_100) included.
+    assert "torch==2.7.1+cu128" in torch and "--index-url https://download.pytorch.org/whl/cu128" in torch
+    pip = next(cmd for cmd in commands if "pip install" in cmd and "torch-geometric==" in cmd)
+    for package in ("torch-geometric==2.6.1", "numpy==2.4.6", "nvidia-ml-py==13.615.71"):
         assert package in pip
+    for package in rc.IMAGE_PACKAGES + rc.TORCH_PACKAGES:
+        assert "==" in package, f"{package} is not pinned"
     assert any(cmd.startswith("FROM python:3.11") for cmd in commands)
     assert any("NSM_CACHE_DIR" in cmd and "/checkpoints/.cache/datasets" in cmd for cmd in commands)
     # torch 2.7.1 is inside the project's range (torch>=2.4,<2.14).
@@ -97,8 +102,10 @@ def test_image_has_cuda_torch_pyg_and_nsm_added_last() -> None:
 
 def test_gpu_choice_and_prices() -> None:
     assert rc.gpu_choice(None) == "A100-40GB"
-    assert rc.gpu_choice("h100") == "H100" and rc.gpu_choice("a100") == "A100-40GB" and rc.gpu_choice("H100:2") == "H100:2"
-    assert rc.price_per_hour("H100:2") == pytest.approx(7.90)
+    assert rc.gpu_choice("h100") == "H100" and rc.gpu_choice("a100") == "A100-40GB" and rc.gpu_choice("H100:1") == "H100"
+    # A run trains on one GPU: more would be billed and sit idle.
+    with pytest.raises(rc.GpuChoiceError, match="a run trains on one GPU: use H100"):
+        rc.gpu_choice("H100:2")
     with pytest.raises(rc.GpuChoiceError, match="GPU must be one of T4, L4"):
         rc.gpu_choice("TPU")
     assert len(rc.partition_key("planning", "x" * 64, "f" * 32).encode()) <= 64

@@ -177,7 +177,11 @@ def test_remote_exception_fails_the_run_with_its_summary(fake: FakeModal, client
     assert "RuntimeError: CUDA error: an illegal memory access was encountered" in result.error
     assert prepared.run.status() == "failed"
     failed = prepared.run.events()[-1]
-    assert failed["type"] == "failed" and failed["error_type"] == "remote" and "modal app logs" in failed["hint"]
+    assert failed["type"] == "failed" and failed["error_type"] == "remote"
+    # The container log's tail is saved into the run folder and named in the message.
+    saved = prepared.run.path / "modal_failure.log"
+    assert str(saved) in failed["error"] and str(saved) in result.error and str(saved) in failed["hint"]
+    assert "RuntimeError: CUDA error: an illegal memory access" in saved.read_text()
 
 
 def test_launch_that_cannot_start_leaves_no_local_run(fake: FakeModal, store: RunStore) -> None:
@@ -201,6 +205,9 @@ def test_hard_stop_cancels_the_recorded_call(fake: FakeModal, client: ModalClien
     assert result.outcome == "failed"
     end = run.events()[-1]
     assert end["type"] == "failed" and end["error_type"] == "cancelled"
+    # Cancel kills: no cooperative stop, so no interrupt checkpoint reached the volume.
+    assert not any(e["type"] == "interrupted" for e in run.events())
+    assert not list((fake.committed / run.domain / run.name).glob("*_step_*.pt"))
     assert f"nsm-tui resume {run.name}" in end["hint"]
 
 

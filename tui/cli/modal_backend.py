@@ -32,14 +32,25 @@ from remote.launch import (
     wait_for_terminal,
 )
 from remote.mirror import mirror_running, start_mirror_process
-from remote.runs import update_remote_info
+from remote.runs import update_remote_info, write_remote_info
 from tui.cli.common import get_run, open_store
 from tui.cli.console import CliError, lit, plain, print_json, print_table, say
 
 
 def make_client() -> ModalClient:
     """The Modal client of this command (tests replace it with one over a fake Modal)."""
-    return ModalClient()
+    from remote.backend import shared_client
+
+    return shared_client()
+
+
+def preflight() -> None:
+    """Token and app, before anything is written (a sweep's folders): CliError when Modal cannot take runs."""
+    client = make_client()
+    try:
+        client.functions()
+    except ModalError as exc:
+        raise _cli_error(exc) from None
 
 
 def _cli_error(exc: ModalError) -> CliError:
@@ -194,8 +205,8 @@ def _conclude(run: Run, result: FollowResult, json_out: bool, view: Any = None) 
         say(f"run {lit(run.name)} failed on Modal: {lit(result.error)}")
         return 1
     if result.outcome not in ("finished", "interrupted"):
-        say(f"run {lit(run.name)}: {lit(result.outcome)}" + (f" ({lit(result.error)})" if result.error else ""))
-        return 1
+        # unknown (Modal did not answer), lost, superseded: one line on stderr, like any failure
+        raise CliError(f"run {run.name}: {result.outcome}" + (f" ({result.error})" if result.error else ""), code=1)
     return 0
 
 
@@ -266,17 +277,23 @@ def resume_remote(run: Run, args: argparse.Namespace) -> int:
     try:
         if mirror_running(run):
             raise CliError(f"run {run.name} is being followed by another nsm-tui process; stop it first", code=1)
+        before = dict(run.remote_info() or {})
         request = resume_request(client, run, getattr(args, "checkpoint", None))
         gpu = request["gpu"]
         if not json_out:
             say(f"resuming {run.name} on Modal from {request['resume']}: {_price(gpu)}")
-        if getattr(args, "detach", False):
-            (call_id,) = client.spawn([request], gpu)
-            update_remote_info(run, function_call_id=call_id, mode="detached")
-            start_mirror_process(run)
-            return _report_detached([run], json_out)
-        update_remote_info(run, mode="attached")
-        return _follow_one(client, run, json_out, request=request)
+        try:
+            if getattr(args, "detach", False):
+                (call_id,) = client.spawn([request], gpu)
+                update_remote_info(run, function_call_id=call_id, mode="detached")
+                start_mirror_process(run)
+                return _report_detached([run], json_out)
+            update_remote_info(run, mode="attached")
+            return _follow_one(client, run, json_out, request=request)
+        except ModalError:
+            if run.remote_info() and not run.remote_info().get("function_call_id"):
+                write_remote_info(run, before)  # Modal never took the resume: the run is as it was
+            raise
     except ModalError as exc:
         raise _cli_error(exc) from None
 
