@@ -12,7 +12,9 @@ volume, and two functions.
   `remote_gen`: it spawns `train` and relays its events as they arrive.
 
 Deploy once with `modal deploy -m remote.app`; without a deployment the client
-runs it as an ephemeral (detached) app. Function bodies live in
+runs it as an ephemeral (detached) app. The app carries the hash of the source
+it was deployed with (tag `nsm_code`, remote.codehash): a launch from a
+checkout whose source differs is refused with a request to redeploy. Function bodies live in
 remote/worker.py and remote/relay.py as plain functions, so tests run them without Modal.
 """
 
@@ -23,8 +25,9 @@ from typing import Any, Iterator
 import modal
 
 from remote import config as rc
+from remote.codehash import CODE_TAG, code_hash
 
-app = modal.App(rc.APP_NAME)
+app = modal.App(rc.APP_NAME, tags={CODE_TAG: code_hash()})
 
 volume = modal.Volume.from_name(rc.VOLUME_NAME, create_if_missing=True)
 
@@ -49,6 +52,9 @@ TRAIN_OPTIONS: dict[str, Any] = {
     "volumes": {rc.MOUNT: volume},
     "timeout": rc.attempt_timeout_s(),
     "retries": RETRIES,
+    # A fresh container per attempt: its mount is the volume as last committed, never a warm
+    # container's older view (the worker reloads as well).
+    "single_use_containers": True,
 }
 
 # The relay lives as long as the run it follows (all attempts), on a fraction of a CPU.

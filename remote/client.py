@@ -8,8 +8,14 @@ classes of remote.errors, each with a message for the user.
 The names used from the `modal` module are exactly: Function.from_name
 (hydrate, with_options, spawn, remote_gen), FunctionCall.from_id (get,
 cancel), Queue.from_name (get_many), Dict.from_name (get, put),
-Volume.from_name (listdir, read_file), App.run (ephemeral apps), exception.*
-and config.config. Tests hand in a fake with these names (`api=`).
+Volume.from_name (listdir, read_file), App.lookup (get_tags: the deployed
+code hash), App.run (ephemeral apps), exception.* and config.config. Tests hand
+in a fake with these names (`api=`) and a stand-in for remote/app.py
+(`app_module=`).
+
+An ephemeral app is started once per process and shared (Modal refuses a
+second `app.run` of a running app), always detached: a detached run, a sweep
+point or a retry never depends on this process staying up.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from remote import calls
 from remote import config as rc
 from remote import outcomes
 from remote.errors import (
+    DeployedCodeDiffers,
     ModalError,
     ModalNotConfigured,
     ModalNotFound,
@@ -145,16 +152,58 @@ class StreamPump:
         self._closed.set()
 
 
+class AppSession:
+    """One running ephemeral app shared by every launch of this process: the
+    first user enters `app.run(detach=True)`, the last one leaves it (the app
+    then keeps running for its calls: detached)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.users = 0
+        self._ctx: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "AppSession":
+        with self._lock:
+            if self.users == 0:
+                ctx = self.app.run(detach=True)
+                ctx.__enter__()
+                self._ctx = ctx
+            self.users += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0 and self._ctx is not None:
+                ctx, self._ctx = self._ctx, None
+                ctx.__exit__(None, None, None)
+
+
+_sessions: dict[int, AppSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def app_session(app: Any) -> AppSession:
+    with _sessions_lock:
+        session = _sessions.get(id(app))
+        if session is None or session.app is not app:
+            session = _sessions[id(app)] = AppSession(app)
+        return session
+
+
 class ModalClient:
     def __init__(
         self,
         api: Any | None = None,
         *,
+        app_module: Any | None = None,
         control_timeout: float | None = None,
         app_start_timeout: float | None = None,
         app_mode: str | None = None,
     ):
         self._api = api
+        self._app_module = app_module
         self.control_timeout = control_timeout if control_timeout is not None else rc.control_timeout_s()
         self.app_start_timeout = app_start_timeout if app_start_timeout is not None else rc.app_start_timeout_s()
         mode = (app_mode or os.environ.get("NSM_MODAL_APP") or "auto").strip().lower()
@@ -236,10 +285,32 @@ class ModalClient:
             self.guard(train.hydrate, f"looking up the deployed app {rc.APP_NAME}")
         except ModalNotFound:
             return None
+        self.check_deployed_code()
         return Functions(train=train, stream=stream, app=None)
 
+    def deployed_code(self) -> str | None:
+        """The source hash the deployed app was deployed with (its `nsm_code` tag), None without one."""
+        from remote.codehash import CODE_TAG
+
+        def op() -> str | None:
+            tags = self.modal.App.lookup(rc.APP_NAME).get_tags()
+            value = (tags or {}).get(CODE_TAG)
+            return str(value) if value else None
+
+        return self.guard(op, f"reading the code version of the deployed app {rc.APP_NAME}")
+
+    def check_deployed_code(self) -> None:
+        """DeployedCodeDiffers when the deployed app would run other code than this checkout."""
+        from remote.codehash import code_hash
+
+        deployed, local = self.deployed_code(), code_hash()
+        if deployed != local:
+            raise DeployedCodeDiffers(deployed, local)
+
     def _ephemeral(self) -> Functions:
-        from remote import app as modal_app  # builds the app definition (no network)
+        modal_app = self._app_module
+        if modal_app is None:
+            from remote import app as modal_app  # builds the app definition (no network)
 
         return Functions(train=modal_app.train, stream=modal_app.stream, app=modal_app.app)
 
@@ -260,7 +331,7 @@ class ModalClient:
         def op() -> list[str]:
             fn = fns.train.with_options(**options)
             if fns.ephemeral:
-                with fns.app.run(detach=True):
+                with app_session(fns.app):
                     return [fn.spawn(r).object_id for r in requests]
             return [fn.spawn(r).object_id for r in requests]
 
@@ -279,7 +350,7 @@ class ModalClient:
 
         def source() -> Iterator[Any]:
             if fns.ephemeral:
-                with fns.app.run(detach=True):
+                with app_session(fns.app):
                     yield from fns.stream.remote_gen(request)
             else:
                 yield from fns.stream.remote_gen(request)

@@ -39,6 +39,9 @@ DEFAULT_GPU = "A100-40GB"
 MAX_RETRIES = 3
 RETRY_INITIAL_DELAY_S = 10.0
 PARTITION_TTL_S = 24 * 3600  # Modal clears a queue partition this long after its last put
+# Modal kills a pre-empted container ~30 s after its SIGINT (modal.exception.simulate_preemption
+# models the same); past this a pre-empted attempt that is still alive ends itself with an error.
+PREEMPTION_GRACE_S = 90.0
 
 
 def _env_float(name: str, default: float) -> float:

@@ -96,3 +96,17 @@ def describe_exception(exc: BaseException | Any) -> str:
     text = str(exc).strip().splitlines()
     first = text[0][:300] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+class DeployedCodeDiffers(ModalError):
+    """The deployed app runs other nsm/remote source than this checkout."""
+
+    def __init__(self, deployed: str | None, local: str):
+        what = f"source {deployed}" if deployed else "no code tag (deployed before tags were added)"
+        super().__init__(
+            f"the deployed Modal app has {what}, this checkout has source {local}: redeploy with "
+            "`modal deploy -m remote.app` (from the repository root), or set NSM_MODAL_APP=ephemeral "
+            "to run this checkout's code in an ephemeral app"
+        )
+        self.deployed = deployed
+        self.local = local

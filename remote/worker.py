@@ -12,6 +12,22 @@ resumes from its latest checkpoint, numbering events after both the log's
 last seq and the highest seq already sent to viewers (`high_water`): a log
 that lost its uncommitted tail gets placeholder lines for the seqs viewers
 already hold, so nobody sees a seq twice with two meanings.
+
+Volume consistency: an attempt reloads the volume before it reads the run
+folder (a container's mount is a snapshot; another container's commits reach
+it only through a reload), commits after every periodic and interrupt
+checkpoint and at every ending (including the early ones), and removes temp
+files of atomic writes first: Modal also commits in the background, and a
+background commit that caught a write in progress would otherwise keep its
+`.tmp` on the volume for good.
+
+Pre-emption: Modal sends SIGINT (or SIGTERM), then kills the container some
+30 s later, and retries the input at once without counting it against the
+retry policy (modal/_functions.py: GENERIC_STATUS_INTERNAL_FAILURE "doesn't
+count towards the retry policy"); an exception raised by the function body
+does count (container_io_manager: output_items_exception -> FAILURE). So a
+pre-empted attempt stops at the next step, commits its checkpoint and then
+waits to be killed instead of raising.
 """
 
 from __future__ import annotations
@@ -42,6 +58,15 @@ Sink = Callable[[dict[str, Any]], None]
 
 class RunMismatch(Exception):
     """The volume already holds a different run under this name."""
+
+
+class VolumeReloadFailed(RuntimeError):
+    """The container could not bring its view of the volume up to date: reading
+    the run folder now could resume from an older checkpoint and overwrite newer
+    events, so the attempt ends (Modal's retry starts another)."""
+
+
+RELOAD_TRIES = 3
 
 
 # --------------------------------------------------------------------- helpers
@@ -182,6 +207,7 @@ def train_remote(
     event_sink: Sink | None = None,
     stop_flag: Callable[[], bool] | None = None,
     commit: Callable[[], None] | None = None,
+    reload: Callable[[], None] | None = None,
     high_water: Callable[[], int | None] | None = None,
     threads: int | None = None,
     on_trainer: Callable[[Any], None] | None = None,
@@ -203,12 +229,31 @@ def train_remote(
         run_path = run_dir_for(volume_root, config.domain, name)
     except (KeyError, ConfigError, RunNameError) as exc:
         return _summary("failed", request, error=f"bad launch request: {exc}")
+    if reload is not None:
+        _reload(reload)
     run = Run(run_path)
     try:
         attempt, retry = _claim(run, config.to_dict(), request)
     except RunMismatch as exc:
         return _summary("failed", request, error=str(exc))
+    try:
+        return _train_claimed(
+            run, config, request, attempt, retry, committer, event_sink, stop_flag, high_water, threads,
+            on_trainer, trainer_options,
+        )  # fmt: skip
+    finally:
+        # Every ending, early ones included (the launch marker changed): no temp file goes with it.
+        remove_temp_files(run.path)
+        committer()
 
+
+def _train_claimed(run: Run, config: Any, request: dict[str, Any], attempt: int, retry: bool, committer: "Committer",
+                   event_sink: Sink | None, stop_flag: Callable[[], bool] | None,
+                   high_water: Callable[[], int | None] | None, threads: int | None,
+                   on_trainer: Callable[[Any], None] | None,
+                   trainer_options: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    # Nothing else writes this folder while this attempt holds the launch: any temp file is a dead write's.
+    remove_temp_files(run.path)
     events = run.events()
     state = latest_state(events)
     stopping = bool(stop_flag and _safe(stop_flag))
@@ -250,14 +295,40 @@ def train_remote(
     )
     if on_trainer is not None:
         on_trainer(trainer)
-    try:
-        outcome = trainer.run()
-    finally:
-        committer()
+    outcome = trainer.run()
     error = None
     if outcome == ev.FAILED:
         error = run.state().error
     return _summary(outcome, request, run=run, attempt=attempt, error=error)
+
+
+def _reload(reload: Callable[[], None]) -> None:
+    last: BaseException | None = None
+    for attempt in range(RELOAD_TRIES):
+        try:
+            reload()
+            return
+        except Exception as exc:  # open files, a transient error: try again shortly
+            last = exc
+            time.sleep(0.5 * (attempt + 1))
+    raise VolumeReloadFailed(f"could not reload the volume before reading the run folder: {last}") from last
+
+
+def remove_temp_files(folder: Path) -> list[str]:
+    """Remove `.<name>.*.tmp` files (nsm.atomic's temp files) from a run folder; their names."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                log.warning("could not remove %s", entry.path)
+    return removed
 
 
 def _safe(fn: Callable[[], Any]) -> Any:
@@ -380,13 +451,31 @@ def install_preemption_handler(request_stop: Callable[[str], None]) -> None:
 
 
 class AttemptInterrupted(RuntimeError):
-    """Raised after a pre-empted attempt saved its checkpoint, so that Modal's
-    retry policy starts the next attempt (which resumes from it)."""
+    """Raised when a pre-empted attempt saved its checkpoint but the container
+    was not killed within the grace period: the retry policy then starts the
+    next attempt (which resumes from it), at the cost of one retry."""
 
 
-def run_in_container(request: dict[str, Any], api: Any, volume: Any, mount: str, **options: Any) -> dict[str, Any]:
+def wait_to_be_killed(grace_s: float) -> None:
+    """After a pre-emption signal: the checkpoint is committed; Modal kills the
+    container within its grace period, which retries the input for free."""
+    threading.Event().wait(grace_s)
+
+
+def run_in_container(
+    request: dict[str, Any],
+    api: Any,
+    volume: Any,
+    mount: str,
+    *,
+    on_signal: Callable[[Callable[[str], None]], None] = install_preemption_handler,
+    wait_for_kill: Callable[[float], None] = wait_to_be_killed,
+    **options: Any,
+) -> dict[str, Any]:
     """Wire the body to the real Modal objects (`api` is the `modal` module);
-    `options` go to train_remote (threads, trainer_options)."""
+    `options` go to train_remote (threads, trainer_options). `on_signal`
+    registers the pre-emption stop (signal handlers on Modal); `wait_for_kill`
+    is what a pre-empted attempt does once its checkpoint is committed."""
     from remote import config as rc
 
     os.environ.setdefault("NSM_CACHE_DIR", rc.DATASET_CACHE)
@@ -408,7 +497,7 @@ def run_in_container(request: dict[str, Any], api: Any, volume: Any, mount: str,
             preempted.set()
             trainer.request_stop(reason)
 
-        install_preemption_handler(stop)
+        on_signal(stop)
 
     try:
         summary = train_remote(
@@ -417,6 +506,7 @@ def run_in_container(request: dict[str, Any], api: Any, volume: Any, mount: str,
             event_sink=forwarder,
             stop_flag=flag,
             commit=volume.commit,
+            reload=volume.reload,
             high_water=lambda: control.get(rc.high_water_key(partition)),
             on_trainer=on_trainer,
             **options,
@@ -425,5 +515,11 @@ def run_in_container(request: dict[str, Any], api: Any, volume: Any, mount: str,
         flag.close()
         forwarder.close()
     if summary["outcome"] == ev.INTERRUPTED and preempted.is_set() and not flag():
-        raise AttemptInterrupted(f"run {request['run']} was pre-empted; its checkpoint is committed and a retry resumes it")
+        # Returning would end the call as interrupted; raising would spend a retry. Being killed does neither.
+        log.warning("pre-empted: checkpoint committed; waiting for Modal to stop this container and retry the run")
+        wait_for_kill(rc.PREEMPTION_GRACE_S)
+        raise AttemptInterrupted(
+            f"run {request['run']} was pre-empted and its container was not stopped within "
+            f"{rc.PREEMPTION_GRACE_S:.0f} s; its checkpoint is committed and a retry resumes it"
+        )
     return summary

@@ -66,6 +66,8 @@ def test_train_runs_on_an_a100_with_a_per_attempt_timeout_and_retries() -> None:
     assert options["timeout"] == rc.attempt_timeout_s() == 6 * 3600
     retry = options["retry_policy"]
     assert retry.retries == 3 and retry.initial_delay_ms == 10_000 and retry.backoff_coefficient == 2.0
+    # Every attempt in a fresh container: its mount is the volume as last committed.
+    assert options["single_use_containers"] is True
     # The stream relay needs no GPU and no volume; it lives as long as the run it follows.
     stream = _raw(modal_app.stream)
     assert stream._spec.gpus is None and not stream._spec.volumes
