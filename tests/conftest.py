@@ -19,3 +19,5 @@ def pytest_configure(config: pytest.Config) -> None:
 def _isolated_runs_dir(tmp_path_factory, monkeypatch):
     """No test writes into ./runs: the default store root points at a temp folder."""
     monkeypatch.setenv("NSM_RUNS_DIR", str(tmp_path_factory.mktemp("default-runs")))
+    # The app's session logs (tui/session_log.py) never go to the user's log folder.
+    monkeypatch.setenv("NSM_LOG_DIR", str(tmp_path_factory.mktemp("session-logs")))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from nsm.atomic import atomic_write_json
 from nsm.runs import RunStore, default_runs_dir
 
@@ -16,8 +18,8 @@ def settings_dir() -> Path:
     env = os.environ.get("NSM_CONFIG_DIR")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "nsm-tui"
+    # ~/.config/nsm-tui on Linux (XDG_CONFIG_HOME honoured), ~/Library/Application Support/nsm-tui on macOS.
+    return Path(platformdirs.user_config_dir("nsm-tui", appauthor=False))
 
 
 @dataclass

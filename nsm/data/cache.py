@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import torch
 
 from nsm.atomic import atomic_open
@@ -21,15 +22,16 @@ from nsm.data.build import build_dataset
 from nsm.data.graphs import GraphSet
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+# 2: baselines gained the degree-aware and 1-WL probes and per-subtype scores.
+CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
     env = os.environ.get("NSM_CACHE_DIR")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nsm-tui" / "datasets"
+    # ~/.cache/nsm-tui on Linux (XDG_CACHE_HOME honoured), ~/Library/Caches/nsm-tui on macOS.
+    return Path(platformdirs.user_cache_dir("nsm-tui", appauthor=False)) / "datasets"
 
 
 def cache_path(cache_dir: Path, domain: str, key: str) -> Path:

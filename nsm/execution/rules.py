@@ -20,6 +20,7 @@ from typing import Iterable
 from nsm.runs import lock as run_lock
 from nsm.runs import Run
 from nsm.runs.checkpoints import CheckpointInfo, latest_checkpoint, parse_checkpoint_name
+from nsm.runs.retention import removal_note
 from nsm.runs.errors import RunStoreError
 from nsm.runs.process import this_host
 
@@ -132,6 +133,9 @@ def _find(run: Run, infos: list[CheckpointInfo], checkpoint: str | os.PathLike[s
         if info.file == name:
             return info
     names = ", ".join(c.file for c in infos) or "none"
+    removed = removal_note(run.path, name)
+    if removed:
+        raise NotResumable(f"--checkpoint: {removed}; resume from one that is left: {names}")
     raise NotResumable(f"--checkpoint: {name} is not a checkpoint of run {run.name} (it has: {names})")
 
 

@@ -27,6 +27,7 @@ PROGRESS = "progress"
 EPOCH_END = "epoch_end"
 EVAL = "eval"
 CHECKPOINT = "checkpoint"
+CHECKPOINT_REMOVED = "checkpoint_removed"  # KEEP_LAST deleted an older checkpoint (nsm.runs.retention)
 GPU = "gpu"
 LOG = "log"
 FINISHED = "finished"
@@ -34,13 +35,13 @@ INTERRUPTED = "interrupted"
 FAILED = "failed"
 
 EVENT_TYPES = frozenset(
-    {RUN_STARTED, RESUMED, PROGRESS, EPOCH_END, EVAL, CHECKPOINT, GPU, LOG, FINISHED, INTERRUPTED, FAILED}
+    {RUN_STARTED, RESUMED, PROGRESS, EPOCH_END, EVAL, CHECKPOINT, CHECKPOINT_REMOVED, GPU, LOG, FINISHED, INTERRUPTED, FAILED}
 )
 TERMINAL_TYPES = frozenset({FINISHED, INTERRUPTED, FAILED})
 # Events that start (or restart) an attempt: a terminal event only counts after the last of these.
 START_TYPES = frozenset({RUN_STARTED, RESUMED})
 # Losing these to a power cut would lie about the run's state or its checkpoints.
-DURABLE_TYPES = TERMINAL_TYPES | {CHECKPOINT}
+DURABLE_TYPES = TERMINAL_TYPES | {CHECKPOINT, CHECKPOINT_REMOVED}
 
 _RESERVED = frozenset({"v", "seq", "t", "type"})
 _READ_CHUNK = 1 << 16

@@ -25,6 +25,8 @@ class EventBus:
         self._seq = start_seq
         self._lock = threading.Lock()
         self.sink_errors = 0
+        # Events a sink asked for while the bus was handing it one (`defer`): emitted right after.
+        self._deferred: list[tuple[str, dict[str, Any]]] = []
 
     @property
     def next_seq(self) -> int:
@@ -45,7 +47,27 @@ class EventBus:
                 event = make_event(self._seq, type, **payload)
                 self._seq += 1
             self._fan_out(event)
+            self._emit_deferred()
             return event
+
+    def defer(self, type: str, /, **payload: Any) -> None:
+        """Emit an event once the event being handed out has reached every sink: how a
+        sink speaks (a `log` warning that it turned itself off) without re-entering the bus."""
+        self._deferred.append((type, _as_json(payload)))
+
+    def _emit_deferred(self) -> None:
+        while self._deferred:
+            type, payload = self._deferred.pop(0)
+            try:
+                event = self.writer.emit(type, **payload) if self.writer is not None else None
+            except OSError as exc:
+                log.error("could not write %s event to the log: %s", type, exc)
+                event = None
+            if event is None:
+                event = make_event(self.next_seq if self.writer is not None else self._seq, type, **payload)
+                if self.writer is None:
+                    self._seq += 1
+            self._fan_out(event)
 
     def emit_best_effort(self, type: str, /, **payload: Any) -> dict[str, Any]:
         """For the last words of a failing run: if the log cannot be written (a

@@ -23,6 +23,7 @@ from nsm.runs import (
     default_runs_dir,
     pid_alive,
 )
+from nsm.runs.process import process_start_time
 
 from .helpers import started, training_events
 
@@ -57,7 +58,7 @@ def test_create_run_writes_a_versioned_config(store: RunStore) -> None:
 def test_create_run_generates_a_name(store: RunStore) -> None:
     a = store.create_run(RunConfig(domain="causal"))
     b = store.create_run({"domain": "causal", "lr": 0.01})
-    assert a.name.startswith("causal-") and a.name != b.name
+    assert a.ref == f"causal/{a.name}" and "causal" not in a.name and a.name != b.name
 
 
 def test_duplicate_names_are_refused_across_domains(store: RunStore) -> None:
@@ -252,18 +253,19 @@ def test_corrupt_process_info_does_not_break_status(make_run) -> None:
 
 
 def test_pid_alive_counts_a_permission_error_as_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
     import nsm.runs.process as proc
 
-    def denied(pid: int, sig: int) -> None:
-        raise PermissionError(1, "Operation not permitted")
+    def denied(pid: int) -> None:
+        raise psutil.AccessDenied(pid)
 
-    monkeypatch.setattr(proc.os, "kill", denied)
-    monkeypatch.setattr(proc, "_proc_stat", lambda pid: None)
+    monkeypatch.setattr(proc.psutil, "Process", denied)
     assert pid_alive(4242)
     assert not pid_alive(0) and not pid_alive(-5) and not pid_alive(True) and not pid_alive("12")
 
 
-@pytest.mark.skipif(not (hasattr(os, "waitid") and os.path.exists("/proc/self/stat")), reason="needs waitid and procfs")
+@pytest.mark.skipif(not hasattr(os, "waitid"), reason="needs waitid")
 def test_pid_alive_treats_a_zombie_as_dead() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
@@ -273,11 +275,16 @@ def test_pid_alive_treats_a_zombie_as_dead() -> None:
         child.wait()
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs procfs")
 def test_pid_alive_rejects_a_reused_pid() -> None:
     assert pid_alive(os.getpid(), started=time.time())
     # This process started long after that run did: the pid was reused.
     assert not pid_alive(os.getpid(), started=time.time() - 10 * 86400)
+
+
+def test_pid_alive_and_start_time_of_pids_that_cannot_exist() -> None:
+    assert not pid_alive(2**62) and not pid_alive(10**5000)
+    assert process_start_time(2**62) is None
+    assert abs(process_start_time(os.getpid()) - time.time()) < 86400
 
 
 # ------------------------------------------------------------------- deleting

@@ -50,8 +50,8 @@ def test_a_detached_run_survives_its_parent_and_finishes(store: RunStore) -> Non
     assert end["type"] == "finished", (run.path / "train.log").read_text()
     info = json.loads((run.path / "process.json").read_text())
     assert info["pid"] == pid and info["backend"] == "process"
+    wait_for_exit(pid)  # the worker prints its last line after the final event
     assert "run orphan: finished" in (run.path / "train.log").read_text()
-    wait_for_exit(pid)
     assert run.status() == "finished"
 
 

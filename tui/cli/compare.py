@@ -1,15 +1,19 @@
-"""`nsm-tui compare [RUN ...] [--by val_loss|test_acc] [--format table|json|md] [--out DIR]`:
+"""`nsm-tui compare [RUN ...] [--by val_loss|test_acc] [--format table|csv|json|md] [--out DIR]`:
 the comparison screen's table without the UI. With no RUN, the best run of
 each domain (a domain without runs is listed as missing)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import sys
 from pathlib import Path
 
+from nsm.text import plain
+
 from nsm.runs.compare import CRITERIA, VAL_LOSS, Comparison, compare_best_per_domain, compare_runs, differences_table, metrics_table
-from tui.cli.console import CliError, lit, print_json, print_table, say
+from tui.cli.console import CliError, lit, print_table, say
+
+PROG = "nsm-tui"
 
 
 def build(args: argparse.Namespace) -> Comparison:
@@ -37,8 +41,12 @@ def comparison_root(args: argparse.Namespace) -> Path:
 def cmd_compare(args: argparse.Namespace) -> int:
     comparison = build(args)
     fmt = getattr(args, "format", None) or "table"
-    if fmt == "json":
-        print_json(dataclasses.asdict(comparison))
+    if fmt in ("csv", "json"):
+        from tui.cli.records import COMPARE_COLUMNS, comparison_rows, write_records
+
+        write_records(COMPARE_COLUMNS, comparison_rows(comparison), fmt)
+        for problem in comparison.problems:  # the rows stay data; what could not be read goes to stderr
+            print(plain(f"{PROG}: warning: {problem}"), file=sys.stderr)
         return 0
     if fmt == "md":
         from nsm.runs.export import ExportError

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from nsm.config import FIELDS, ConfigError, RunConfig, validate_config
+from nsm.config import FIELDS, RunConfig
 from nsm.execution import MODAL, EventSource, NotStoppable, ResumePlan, backend_for, backend_name, follow, plan_resume
 from nsm.runs import Run, RunStore, RunStoreError
 from nsm.runs.names import RunNameError
@@ -19,23 +19,44 @@ from tui.cli.console import CliError, lit, say
 TERMINAL = ("finished", "interrupted", "failed")
 
 
-def config_from_args(args: argparse.Namespace, domain: str) -> RunConfig:
-    values: dict[str, Any] = {"domain": domain}
+def config_from_args(args: argparse.Namespace, domain: str, from_file: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults < the --config file's knobs (`from_file`) < the flags; the backend follows --backend/--detach."""
+    from tui.cli.config_files import merged_config
+
+    from_file = from_file or {}
+    values: dict[str, Any] = {k: v for k, v in from_file.items() if k not in ("domain", "backend")}
+    values["domain"] = domain
     for name in FIELDS:
         v = getattr(args, name, None)
         if v is not None and name not in ("domain", "backend"):
             values[name] = v
     values["backend"] = "modal" if args.backend == "modal" else ("process" if args.detach else "inprocess")
-    try:
-        return validate_config(values)
-    except ConfigError as exc:
-        first = next(iter(exc.errors.items()))
-        raise CliError(f"--{first[0].replace('_', '-')}: {first[1]}") from None
+    return merged_config(values, args, from_file)
+
+
+def train_domains(args: argparse.Namespace, from_file: dict[str, Any]) -> list[str]:
+    """--domain wins; without it the --config file's domain; one of them is needed."""
+    domain = args.domain or from_file.get("domain")
+    if domain is None:
+        where = f" or set domain in {args.config}" if getattr(args, "config", None) else " (or give --config FILE that sets domain)"
+        raise CliError(f"--domain is required: one of causal, planning, kg or all{where}")
+    return ["causal", "planning", "kg"] if domain == "all" else [domain]
+
+
+def train_configs(args: argparse.Namespace) -> list[RunConfig]:
+    """The config of each run `train` starts: defaults < --config file < flags. Sets args.backend."""
+    from tui.cli.config_files import file_values
+
+    from_file = file_values(args)
+    if args.backend is None:
+        # A file written for Modal trains there unless the command line says otherwise.
+        args.backend = "modal" if from_file.get("backend") == "modal" else "local"
+    return [config_from_args(args, d, from_file) for d in train_domains(args, from_file)]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    domains = ["causal", "planning", "kg"] if args.domain == "all" else [args.domain]
-    configs = [config_from_args(args, d) for d in domains]
+    configs = train_configs(args)
+    domains = [c.domain for c in configs]
     if args.backend == "modal":
         from tui.cli.modal_backend import train_on_modal
 
@@ -192,9 +213,16 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
     view = ProgressView(run.name, quiet=json_out)
     source = backend_for(run).events(run)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_sigint(*_: object) -> None:
+        stop.set()
+        view.stopping(f"stopped following {run.name}; it goes on")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with view:
+            if run.state().attempts == 0 and run.status() == "running":
+                view.preparing(_config_dict(run))  # started, still making its dataset: no event yet
             end = follow(source, view.on_event, alive=lambda: run.status() == "running", stop=stop)
             if end is None and not stop.is_set():
                 # History shown, no final event and nobody trains it: say what it is.
@@ -202,7 +230,7 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if stop.is_set():
-        say(f"stopped following {lit(run.name)}; it goes on (nsm-tui attach {lit(run.name)} --headless to follow again)")
+        say(f"follow it again with: nsm-tui attach {lit(run.name)} --headless")
         return 0
     outcome = end["type"] if end else run.status()
     view.summary(run, outcome, json_out)
@@ -210,6 +238,13 @@ def cmd_attach_headless(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- attached runs
+
+
+def _config_dict(run: Run) -> dict[str, Any]:
+    try:
+        return run.run_config().to_dict()
+    except Exception:  # the engine reports a bad config; here it only names the dataset
+        return {}
 
 
 def run_attached(run: Run, plan: ResumePlan | None, json_out: bool = False) -> str:
@@ -229,11 +264,14 @@ def run_attached(run: Run, plan: ResumePlan | None, json_out: bool = False) -> s
         stops["n"] += 1
         execution.request_stop(f"received {signal.Signals(signum).name}")
         if stops["n"] == 1:
-            view.note("stopping at the next step; a checkpoint will be written (ctrl+c again does not kill it)")
+            # The bars end here, once: what follows is the stop's own lines, then the end.
+            view.stopping("stopping at the next step; a checkpoint will be written (ctrl+c again does not kill it)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with view:
+            view.start_clock(run.state().started)  # a resume: the clock of the run's first start
+            view.preparing(_config_dict(run))
             InProcessBackend(sinks=(view.on_event,)).run_here(run, plan, execution=execution)
     except RunStoreError as exc:
         raise CliError(str(exc)) from None
