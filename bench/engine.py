@@ -6,8 +6,16 @@ model in the same process (target <= 1.05), and the test accuracy after a full
 run (default 100 epochs) beside both baselines (target >= 0.85, structure-blind
 at least 15 points lower). Throughput guide: planning >= 600 graphs/s.
 
-    python bench/engine.py                    # overhead + full 100-epoch runs, all domains
-    python bench/engine.py --epochs 0         # overhead and throughput only
+It also prints the old and the new training step side by side (graphs/s per
+domain): "old" is the reference step (`Trainer(step_path="reference")`: host
+batches, numbers read back every step) at the thread count THREADS=0 gave
+before (torch's default, every core); "new" is the device step at THREADS=0 as
+it is now (default_threads(): cores - 1). "new@old" is the new step at the old
+thread count, to tell the two changes apart. Target: new >= 1.5x old.
+
+    python bench/engine.py                    # overhead + paths + full 100-epoch runs, all domains
+    python bench/engine.py --epochs 0         # overhead, paths and throughput only
+    python bench/engine.py --paths-only      # the old/new steps only
     python bench/engine.py --domains planning --overhead-epochs 3
 """
 
@@ -31,7 +39,9 @@ from nsm.config import RunConfig  # noqa: E402
 from nsm.data import DOMAINS_IN_ORDER, load_dataset  # noqa: E402
 from nsm.models import build_model  # noqa: E402
 from nsm.runs import RunStore  # noqa: E402
-from nsm.training.trainer import Trainer, epoch_order, lr_lambda  # noqa: E402
+from nsm.training.trainer import Trainer, default_threads, epoch_order, lr_lambda  # noqa: E402
+
+TORCH_DEFAULT_THREADS = torch.get_num_threads()  # what THREADS=0 gave before default_threads()
 
 
 def bare_epochs(cfg: RunConfig, ds, epochs: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -58,14 +68,50 @@ def bare_epochs(cfg: RunConfig, ds, epochs: int) -> list[float]:  # type: ignore
     return times
 
 
-def engine_epochs(cfg: RunConfig, ds, epochs: int, root: str) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+def engine_epochs(  # type: ignore[no-untyped-def]
+    cfg: RunConfig, ds, epochs: int, root: str, step_path: str = "device", threads: int | None = None
+) -> tuple[list[float], list[float]]:
     run = RunStore(root).create_run(cfg.replace(epochs=epochs))
     events: list[dict] = []
     t0 = time.perf_counter()
-    Trainer(run, sinks=[events.append], dataset=ds).run()
+    Trainer(run, sinks=[events.append], dataset=ds, step_path=step_path, threads=threads).run()
     wall = time.perf_counter() - t0
     ends = [e for e in events if e["type"] == "epoch_end"]
     return [e["epoch_time_s"] for e in ends], [e["graphs_per_s"] for e in ends] + [wall]
+
+
+PATHS = {  # column -> (step path, torch threads)
+    "old": ("reference", TORCH_DEFAULT_THREADS),
+    "new": ("device", default_threads()),
+    "new@old": ("device", TORCH_DEFAULT_THREADS),
+}
+
+
+def path_rates(cfg: RunConfig, ds, epochs: int, repeats: int, root: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median seconds per epoch of each column of PATHS, measured alternately in this process."""
+    short = cfg.replace(epochs=epochs, eval_every=10_000, save_every=10_000)
+    times: dict[str, list[float]] = {k: [] for k in PATHS}
+    for _ in range(repeats):
+        for name, (step_path, threads) in PATHS.items():
+            if name == "new@old" and threads == PATHS["new"][1]:
+                continue  # one core: the same measurement as "new"
+            times[name] += engine_epochs(short, ds, epochs, root, step_path, threads)[0][1:]
+    return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def print_paths(rows: list[tuple[str, int, dict[str, float]]]) -> None:
+    old_t, new_t = PATHS["old"][1], PATHS["new"][1]
+    print(
+        f"engine paths: CPU, torch {torch.__version__}, defaults; old = reference step at {old_t} threads, "
+        f"new = device step at {new_t} (THREADS=0 now), new@old = device step at {old_t}"
+    )
+    print(f"{'domain':<10}{'old s/ep':>9}{'old g/s':>9}{'new s/ep':>9}{'new g/s':>9}{'new/old':>9}{'new@old g/s':>13}")
+    for domain, n, t in rows:
+        at_old = f"{n / t['new@old']:>13.0f}" if "new@old" in t else f"{'(= new)':>13}"
+        print(
+            f"{domain:<10}{t['old']:>9.2f}{n / t['old']:>9.0f}{t['new']:>9.2f}{n / t['new']:>9.0f}"
+            f"{t['old'] / t['new']:>9.2f}{at_old}"
+        )
 
 
 def full_run(cfg: RunConfig, ds, root: str) -> dict:  # type: ignore[no-untyped-def]
@@ -83,12 +129,23 @@ def main() -> None:
     ap.add_argument("--overhead-epochs", type=int, default=3, help="epochs per overhead measurement (the first is warm-up)")
     ap.add_argument("--repeats", type=int, default=5, help="alternating bare/engine measurements")
     ap.add_argument("--epochs", type=int, default=100, help="epochs of the full run (0 skips it)")
+    ap.add_argument("--paths-only", action="store_true", help="only the old/new step comparison (no overhead, no full run)")
+    ap.add_argument("--paths-epochs", type=int, default=3, help="epochs per old/new measurement (the first is warm-up)")
+    ap.add_argument("--paths-repeats", type=int, default=2, help="alternating old/new measurements")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="nsm-bench-")
     rows = []
+    path_rows = []
     for domain in args.domains:
         cfg = RunConfig(domain=domain, device="cpu")
         ds = load_dataset(domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
+        if args.paths_repeats:
+            rates = path_rates(cfg, ds, args.paths_epochs, args.paths_repeats, root)
+            path_rows.append((domain, len(ds.train), rates))
+            print(f"  {domain}: old {len(ds.train) / rates['old']:.0f} graphs/s, new {len(ds.train) / rates['new']:.0f}", file=sys.stderr)
+        if args.paths_only:
+            continue
+        torch.set_num_threads(default_threads())  # the bare loop at the engine's thread count
         bare, engine = [], []
         # Both sides train the same short run (same LR schedule, no evaluation, no checkpoint).
         short = cfg.replace(epochs=args.overhead_epochs, eval_every=10_000, save_every=10_000)
@@ -122,6 +179,10 @@ def main() -> None:
             )
             print(f"  {domain}: {res['outcome']} after {res.get('epochs_done')} epochs, test acc {row['test_acc']}", file=sys.stderr)
         rows.append(row)
+    if path_rows:
+        print_paths(path_rows)
+    if not rows:
+        return
     print(f"engine bench: CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, defaults (batch 64, hidden 96, 2000 graphs)")
     header = f"{'domain':<10}{'s/epoch':>9}{'graphs/s':>10}{'bare s/ep':>11}{'overhead':>10}"
     if args.epochs:

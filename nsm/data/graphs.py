@@ -55,6 +55,21 @@ class GraphSet:
         self.node_ptr = node_ptr
         self.edge_ptr = edge_ptr
         self._check()
+        # Per-graph sizes stay on the host wherever the columns live: a batch's totals
+        # (tensor sizes) come from them without reading anything back from a GPU.
+        self.host_num_nodes = (node_ptr[1:] - node_ptr[:-1]).cpu()
+        self.host_num_edges = (edge_ptr[1:] - edge_ptr[:-1]).cpu()
+
+    @property
+    def device(self) -> torch.device:
+        return self.node_kind.device
+
+    def to(self, device: torch.device | str) -> "GraphSet":
+        """The same graphs with every column on `device` (self when already there)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        return GraphSet(**{k: getattr(self, k).to(device) for k in _STATE_KEYS})
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -158,15 +173,27 @@ class GraphSet:
             out.append(h.hexdigest())
         return out
 
-    def batch(self, ids: torch.Tensor) -> Data:
-        """Gather graphs `ids` into one disjoint-union graph (like a PyG Batch)."""
-        ids = torch.as_tensor(ids, dtype=torch.long)
-        nn = self.num_nodes()[ids]
-        ne = self.num_edges()[ids]
-        node_idx = _ranges(self.node_ptr[ids], nn)
-        edge_idx = _ranges(self.edge_ptr[ids], ne)
-        new_start = torch.cat([torch.zeros(1, dtype=torch.long), nn.cumsum(0)[:-1]])
-        shift = new_start.repeat_interleave(ne)
+    def batch(self, ids: torch.Tensor, device_ids: torch.Tensor | None = None) -> Data:
+        """Gather graphs `ids` into one disjoint-union graph (like a PyG Batch).
+
+        Runs where the columns live. `ids` are best given on the host (with the
+        same ids already on the columns' device as `device_ids`, to skip their
+        copy): sizes come from the host copies of the per-graph counts, so a GPU
+        batch costs no device-to-host read. `graph_sizes` (a host list of node
+        counts per graph) lets the model pool without reading sizes back either.
+        """
+        host_ids = torch.as_tensor(ids, dtype=torch.long).cpu()
+        dev = self.device
+        ids = device_ids if device_ids is not None else host_ids.to(dev, non_blocking=True)
+        nn_host = self.host_num_nodes[host_ids]
+        total_nodes = int(nn_host.sum())
+        total_edges = int(self.host_num_edges[host_ids].sum())
+        nn = self.node_ptr[ids + 1] - self.node_ptr[ids]
+        ne = self.edge_ptr[ids + 1] - self.edge_ptr[ids]
+        node_idx = _ranges(self.node_ptr[ids], nn, total_nodes)
+        edge_idx = _ranges(self.edge_ptr[ids], ne, total_edges)
+        new_start = torch.cat([torch.zeros(1, dtype=torch.long, device=dev), nn.cumsum(0)[:-1]])
+        shift = new_start.repeat_interleave(ne, output_size=total_edges)
         g = len(ids)
         data = Data(
             node_kind=self.node_kind[node_idx],
@@ -176,10 +203,11 @@ class GraphSet:
             edge_attr=self.edge_attr[edge_idx],
             y=self.y[ids],
             subtype=self.subtype[ids],
-            batch=torch.arange(g).repeat_interleave(nn),
-            num_nodes=int(nn.sum()),
+            batch=torch.arange(g, device=dev).repeat_interleave(nn, output_size=total_nodes),
+            num_nodes=total_nodes,
         )
         data.num_graphs = g
+        data.graph_sizes = nn_host.tolist()
         return data
 
 
@@ -196,10 +224,14 @@ _STATE_KEYS = (
 )
 
 
-def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Concatenate arange(s, s+c) for each (s, c), vectorised."""
-    total = int(counts.sum())
+def _ranges(starts: torch.Tensor, counts: torch.Tensor, total: int) -> torch.Tensor:
+    """Concatenate arange(s, s+c) for each (s, c), vectorised; `total` = sum(counts), known on the host."""
+    dev = counts.device
     if total == 0:
-        return torch.zeros(0, dtype=torch.long)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
-    return torch.arange(total) - offsets.repeat_interleave(counts) + starts.repeat_interleave(counts)
+        return torch.zeros(0, dtype=torch.long, device=dev)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long, device=dev), counts.cumsum(0)[:-1]])
+    return (
+        torch.arange(total, device=dev)
+        - offsets.repeat_interleave(counts, output_size=total)
+        + starts.repeat_interleave(counts, output_size=total)
+    )

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import SAGPooling, global_max_pool, global_mean_pool
+from torch_geometric.nn import global_max_pool, global_mean_pool
 
 from nsm.models.coupling import AffineCoupling
+from nsm.models.pooling import SizedSAGPooling
 from nsm.models.rgcn import RelationalBlock
 
 
@@ -93,7 +94,7 @@ class NSMModel(nn.Module):
         self.kind_embedding = nn.Embedding(spec.num_kinds, hidden)
         self.numeric = nn.Linear(spec.num_numeric, hidden) if spec.num_numeric else None
         self.levels = nn.ModuleList(Level(hidden, total_rel, n, num_bases, aggr) for n in layers)
-        self.pools = nn.ModuleList(SAGPooling(hidden, ratio=pool_ratio) for _ in range(len(layers) - 1))
+        self.pools = nn.ModuleList(SizedSAGPooling(hidden, ratio=pool_ratio) for _ in range(len(layers) - 1))
         self.top_down = nn.Linear(2 * hidden, hidden)  # graph embedding -> level-3 node space
         self.head = nn.Sequential(
             nn.Linear(2 * hidden * len(layers), hidden),
@@ -111,6 +112,9 @@ class NSMModel(nn.Module):
     def forward(self, data) -> ModelOutput:  # type: ignore[no-untyped-def]
         num_graphs = int(data.num_graphs)
         batch = data.batch
+        # Host-known node counts per graph (GraphSet.batch) let pooling run without
+        # reading sizes back from the device; without them, PyG's own pooling.
+        sizes = getattr(data, "graph_sizes", None)
         x = self.embed(data.node_kind, data.x_num)
         ei, et, ew = augment_edges(
             data.edge_index, data.edge_type, data.edge_attr, x.size(0), self.spec.num_relations
@@ -128,7 +132,10 @@ class NSMModel(nn.Module):
             readouts.append(torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1))
             if i < len(self.pools):
                 attr = torch.stack([et.to(h.dtype), ew.to(h.dtype)], dim=1)
-                x, ei, attr, batch, perm, _ = self.pools[i](h, ei, attr, batch)
+                if sizes is not None:
+                    x, ei, attr, batch, perm, sizes = self.pools[i].pool(h, ei, attr, batch, sizes)
+                else:
+                    x, ei, attr, batch, perm, _ = self.pools[i](h, ei, attr, batch)
                 et, ew = attr[:, 0].round().long(), attr[:, 1]
                 perms.append(perm)
         logits = self.head(torch.cat(readouts, dim=-1))

@@ -1,4 +1,5 @@
-"""The sweep queue: run the remaining points one after another, in this process.
+"""The sweep queue: run the remaining points one after another, in this process
+(or, with `parallel` > 1, N at once, each in its own trainer process: nsm.sweeps.pool).
 
 `python -m nsm.sweeps.runner SWEEP_DIR` is the detached form (its own session,
 started by `nsm.sweeps.launch`); the CLI's attached mode and the TUI's
@@ -24,6 +25,7 @@ from nsm.execution.render import render_text
 from nsm.runs import Run, RunStoreError
 from nsm.signals import stop_on_signals
 from nsm.sweeps.grid import describe_overrides
+from nsm.sweeps.packing import Packing, packing_for, parse_parallel
 from nsm.sweeps.status import PointView, snapshot
 from nsm.sweeps.sweep import (
     DONE,
@@ -63,6 +65,8 @@ class SweepRunner:
         on_point: Callable[[Point, str], None] | None = None,
         threads: int | None = None,
         step_hook: Callable[[int, int, int], None] | None = None,
+        parallel: int = 1,
+        point_threads: int | None = None,
     ):
         self.sweep = sweep
         self.mode = mode
@@ -74,6 +78,11 @@ class SweepRunner:
         self.on_point = on_point  # (point, state) whenever a point starts or ends
         self.threads = threads  # torch threads for points whose config leaves THREADS at 0
         self.step_hook = step_hook  # test hook: (point index, epoch, step) before each step
+        # parallel > 1: that many points at once, each in its own process (nsm.sweeps.pool)
+        # with `point_threads` torch threads; 1: one after another in this process.
+        self.parallel = max(1, int(parallel))
+        self.point_threads = point_threads
+        self.peak_parallel = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._trainer: Any = None
@@ -90,6 +99,10 @@ class SweepRunner:
 
     def stop_requested(self) -> bool:
         return self._stop.is_set() or self.sweep.stop_requested()
+
+    def wait_for_stop(self, timeout: float) -> bool:
+        """Block up to `timeout` s; returns early (True) when `request_stop` is called."""
+        return self._stop.wait(timeout)
 
     # -- the queue ----------------------------------------------------------
     def run(self) -> str:
@@ -108,7 +121,16 @@ class SweepRunner:
 
     def _run_queue(self) -> str:
         wanted = (PENDING, STOPPED, FAILED) if self.retry_failed else (PENDING, STOPPED)
-        for index in [v.point.index for v in snapshot(self.sweep).points if v.state in wanted]:
+        indices = [v.point.index for v in snapshot(self.sweep).points if v.state in wanted]
+        if self.parallel > 1:
+            from nsm.sweeps.pool import PackedQueue
+
+            pool = PackedQueue(self, self.parallel, self.point_threads)
+            try:
+                return pool.run(indices, wanted)
+            finally:
+                self.peak_parallel = pool.peak
+        for index in indices:
             if self.stop_requested():
                 return STOPPED_OUTCOME
             # Re-read: a point may have been run by hand meanwhile.
@@ -122,11 +144,12 @@ class SweepRunner:
     def _run_point(self, view: PointView) -> str:
         point = view.point
         self.current = point
+        self.peak_parallel = max(self.peak_parallel, 1)
         try:
             cfg = point_config(point)
-            run, resume_from = self._prepare(view)
+            run, resume_from = self.prepare(view)
         except (SweepError, RunStoreError, OSError) as exc:
-            self._record(point, FAILED, "failed", f"could not prepare the run: {exc}")
+            self.record(point, FAILED, "failed", f"could not prepare the run: {exc}")
             return "failed"
         point = self.sweep.update_point(
             point.index,
@@ -136,7 +159,7 @@ class SweepRunner:
             error=None,
             attempts=point.attempts + 1,
         )
-        self._notify(point, RUNNING)
+        self.notify(point, RUNNING)
         try:
             from nsm.training.trainer import Trainer
 
@@ -151,7 +174,7 @@ class SweepRunner:
                 on_step=(lambda e, s: hook(point.index, e, s)) if hook is not None else None,
             )
         except Exception as exc:  # a config the engine refuses: this point fails, the queue goes on
-            self._record(point, FAILED, "failed", f"{type(exc).__name__}: {exc}")
+            self.record(point, FAILED, "failed", f"{type(exc).__name__}: {exc}")
             return "failed"
         with self._lock:
             self._trainer = trainer
@@ -163,10 +186,10 @@ class SweepRunner:
             with self._lock:
                 self._trainer = None
         error = run.state().error if outcome == "failed" else None
-        self._record(point, _STATE_OF_OUTCOME.get(outcome, FAILED), outcome, error)
+        self.record(point, _STATE_OF_OUTCOME.get(outcome, FAILED), outcome, error)
         return outcome
 
-    def _prepare(self, view: PointView) -> tuple[Run, str | None]:
+    def prepare(self, view: PointView) -> tuple[Run, str | None]:
         """The point's run and the checkpoint to resume it from (None: from the start)."""
         point = view.point
         cfg = point_config(point)
@@ -183,11 +206,11 @@ class SweepRunner:
         store.delete(run.ref, force=True)
         return store.create_run(cfg, name=point.run_name), None
 
-    def _record(self, point: Point, state: str, outcome: str, error: str | None) -> None:
+    def record(self, point: Point, state: str, outcome: str, error: str | None) -> None:
         updated = self.sweep.update_point(point.index, state=state, ended=time.time(), outcome=outcome, error=error)
-        self._notify(updated, state)
+        self.notify(updated, state)
 
-    def _notify(self, point: Point, state: str) -> None:
+    def notify(self, point: Point, state: str) -> None:
         if self.on_point is not None:
             try:
                 self.on_point(point, state)
@@ -205,8 +228,9 @@ class SweepRunner:
 class LinePrinter:
     """Plain progress lines for a sweep: one per point start/end and per epoch."""
 
-    def __init__(self, sweep: Sweep, write: Callable[[str], None] = print):
+    def __init__(self, sweep: Sweep, write: Callable[[str], None] = print, *, tag_points: bool = False):
         self.write = write
+        self.tag_points = tag_points  # points train side by side: say whose line each is
         try:
             self.total = len(sweep.load().points)
         except SweepError:
@@ -227,8 +251,18 @@ class LinePrinter:
         # The same lines as every other viewer, indented under the point's header.
         if e.get("type") == "run_started":
             return  # the point's header already says which run it is
+        tag = f"#{point.number} " if self.tag_points else ""
         for text in render_text(e):
-            self.write(f"  {text}")
+            self.write(f"  {tag}{text}")
+
+
+def resolve_parallel(sweep: Sweep, raw: str | int, point_threads: int | None = None, *, retry_failed: bool = False) -> Packing:
+    """`--parallel` as given (N or auto) made into a packing; ParallelError for bad input."""
+    requested = parse_parallel(raw)
+    packing = packing_for(sweep, requested, retry_failed=retry_failed)
+    if point_threads and packing.points > 1:
+        packing = Packing(packing.points, point_threads, packing.reason)
+    return packing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--token", default=None, help="the launcher's claim on the sweep")
     ap.add_argument("--retry-failed", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--parallel", default="1", help="points at once (each in its own process), or auto")
+    ap.add_argument("--point-threads", type=int, default=None, help="torch threads of each point when --parallel > 1")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -244,7 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     if not sweep.exists():
         print(f"no sweep at {args.sweep_dir}", file=sys.stderr)
         return 2
-    printer = LinePrinter(sweep, lambda text: print(text, flush=True))
+    try:
+        packing = resolve_parallel(sweep, args.parallel, args.point_threads, retry_failed=args.retry_failed)
+    except (ValueError, SweepError) as exc:
+        print(f"sweep {sweep.name}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    printer = LinePrinter(sweep, lambda text: print(text, flush=True), tag_points=packing.points > 1)
+    if packing.points > 1 or args.parallel != "1":
+        print(packing.line(), flush=True)
     runner = SweepRunner(
         sweep,
         mode="detached",
@@ -256,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         sinks=[printer.on_event],
         on_point=printer.on_point,
         threads=args.threads,
+        parallel=packing.points,
+        point_threads=packing.threads,
     )
 
     stop_on_signals(runner.request_stop)

@@ -36,18 +36,18 @@ def predict(
             ids = torch.arange(start, min(start + batch_size, total))
             batch = gs.batch(ids).to(device)
             out = model(batch)
-            p = F.softmax(out.logits.float(), dim=-1)
-            probs.append(p.cpu())
-            task.append(F.cross_entropy(out.logits.float(), batch.y, reduction="none").cpu())
-            cycle.append(out.cycle_loss.float().cpu().expand(len(ids)))
+            # Kept on the device until the end: one read back per split, not three per batch.
+            probs.append(F.softmax(out.logits.float(), dim=-1))
+            task.append(F.cross_entropy(out.logits.float(), batch.y, reduction="none"))
+            cycle.append(out.cycle_loss.float().expand(len(ids)))
             if progress is not None:
                 progress(min(start + batch_size, total), total)
     finally:
         model.train(was_training)
     return {
-        "probs": torch.cat(probs) if probs else torch.zeros(0, 2),
-        "task_loss": torch.cat(task) if task else torch.zeros(0),
-        "cycle_loss": torch.cat(cycle) if cycle else torch.zeros(0),
+        "probs": torch.cat(probs).cpu() if probs else torch.zeros(0, 2),
+        "task_loss": torch.cat(task).cpu() if task else torch.zeros(0),
+        "cycle_loss": torch.cat(cycle).cpu() if cycle else torch.zeros(0),
     }
 
 
@@ -127,7 +127,8 @@ def evaluate(
 
 
 def loss_metrics(model: torch.nn.Module, gs: GraphSet, device: torch.device | str, cycle_weight: float) -> dict[str, float]:
-    """The validation numbers logged every EVAL_EVERY epochs (losses and accuracy only)."""
+    """The validation numbers logged every EVAL_EVERY epochs (losses and accuracy only).
+    `gs` may live on the device (GraphSet.to): the outputs come back to the host."""
     out = predict(model, gs, device)
     pred = out["probs"].argmax(-1)
     task = float(out["task_loss"].mean())
@@ -136,7 +137,7 @@ def loss_metrics(model: torch.nn.Module, gs: GraphSet, device: torch.device | st
         "loss": task + cycle_weight * cycle,
         "task_loss": task,
         "cycle_loss": cycle,
-        "acc": float((pred == gs.y).float().mean()),
+        "acc": float((pred == gs.y.cpu()).float().mean()),
     }
 
 
@@ -230,7 +231,12 @@ def evaluate_checkpoint(
     if not path.is_absolute():
         path = run.path / file
     if not path.exists():
+        from nsm.runs.retention import removal_note
+
         available = ", ".join(c.file for c in run.checkpoints()) or "none"
+        removed = removal_note(run.path, file) if path.parent == run.path else None
+        if removed:
+            raise CheckpointError(f"checkpoint {removed}; evaluate one that is left: {available}")
         raise CheckpointError(f"checkpoint {file} does not exist in run {run.name} (available: {available})")
     _check_owner(run, path, file)
     out_path = run.evaluation_path(path.name) if path.parent == run.path else None
@@ -252,7 +258,7 @@ def evaluate_checkpoint(
         raise CheckpointError(f"checkpoint {path.name} has an invalid config ({exc})") from None
     _check_belongs(run, path.name, cfg, blob.get("vocabulary"))
     ds = load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
-    model = build_model(ds.spec, hidden=cfg.hidden)
+    model = build_model(ds.spec, hidden=cfg.hidden, model=cfg.model)
     try:
         model.load_state_dict(blob["model"])
     except RuntimeError as exc:

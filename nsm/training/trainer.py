@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from nsm.config import RunConfig, validate_config
+from nsm.config import FIELDS, RunConfig, validate_config
 from nsm.data import DomainDataset, load_dataset
 from nsm.models import build_model, count_parameters
 from nsm.runs import Run
@@ -36,6 +36,7 @@ from nsm.runs.store import FAILURE_FILE, RESERVE_FILE
 from nsm.runs.history import HistoryBuilder
 from nsm.training.bus import EventBus, Sink
 from nsm.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nsm.training.log_capture import RunLogCapture, capture_run_logs
 from nsm.training.evaluation import evaluate, loss_metrics
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,94 @@ class EpochSums:
     time_s: float = 0.0
 
 
+Divergence = tuple[int, float]  # (0-based step of the epoch, the loss it had)
+
+
+class ReferenceSums:
+    """Today's bookkeeping, kept as the reference path (`Trainer(step_path="reference")`):
+    each step reads its numbers back to the host, which on a GPU is a synchronisation
+    per value, and the loss is checked before the step is applied."""
+
+    def __init__(self, base: EpochSums):
+        self.sums = base
+
+    def add(self, step: int, n: int, loss: torch.Tensor, task: torch.Tensor, cycle: torch.Tensor,
+            correct: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        s = self.sums
+        s.steps += 1
+        s.graphs += n
+        s.loss += loss.item() * n
+        s.task_loss += task.item() * n
+        s.cycle_loss += cycle.item() * n
+        s.correct += int(correct)
+        s.grad_norm += float(grad_norm)
+
+    def read(self) -> tuple[EpochSums, Divergence | None]:
+        return self.sums, None
+
+
+class DeviceSums:
+    """The sums of the epoch in progress, kept on the training device and read back
+    only when asked (progress events, the epoch end, an interrupt).
+
+    One float64 buffer: the five sums, then the loss of every step of the epoch, so
+    a single read returns the sums and tells whether (and at which step first) the
+    loss stopped being finite. The float64 sums add the same float32 values in the
+    same order as ReferenceSums' Python floats, so the numbers are identical.
+    """
+
+    SLOTS = 5  # loss, task_loss, cycle_loss, correct, grad_norm
+
+    def __init__(self, base: EpochSums, device: torch.device, steps_per_epoch: int):
+        self.host = EpochSums(steps=base.steps, graphs=base.graphs, time_s=base.time_s)
+        start = torch.tensor(
+            [base.loss, base.task_loss, base.cycle_loss, float(base.correct), base.grad_norm], dtype=torch.float64
+        )
+        self.buf = torch.zeros(self.SLOTS + steps_per_epoch, dtype=torch.float64, device=device)
+        self.buf[: self.SLOTS] = start.to(device)
+        self.checked = self.done = base.steps  # losses of steps [checked, done) not yet looked at
+
+    def add(self, step: int, n: int, loss: torch.Tensor, task: torch.Tensor, cycle: torch.Tensor,
+            correct: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        buf = self.buf
+        buf[:3] += torch.stack([loss.detach(), task.detach(), cycle.detach()]).double() * n
+        buf[3] += correct
+        buf[4] += grad_norm.detach()
+        buf[self.SLOTS + step] = loss.detach()
+        self.host.steps += 1
+        self.host.graphs += n
+        self.done = step + 1
+
+    def read(self) -> tuple[EpochSums, Divergence | None]:
+        k = self.SLOTS
+        values = torch.cat([self.buf[:k], self.buf[k + self.checked : k + self.done]]).tolist()
+        for i, value in enumerate(values[k:]):
+            if not math.isfinite(value):
+                return self.host, (self.checked + i, value)
+        self.checked = self.done
+        h = self.host
+        loss, task, cycle, correct, grad_norm = values[:k]
+        self.host = EpochSums(
+            steps=h.steps, graphs=h.graphs, loss=loss, task_loss=task, cycle_loss=cycle,
+            correct=int(correct), grad_norm=grad_norm, time_s=h.time_s,
+        )
+        return self.host, None
+
+
+def default_threads() -> int:
+    """torch CPU threads for THREADS=0: the usable cores less one, at least one.
+
+    Steps of these small graphs are many short ops: with every core in use, one
+    busy neighbour (the TUI, another run, a test) stalls each op's thread barrier
+    (measured on a shared 2-core box: 2 threads 8.8 s/step, 1 thread 0.66 s/step).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 class BatchFeed:
     """The steps of one epoch as (step, graph ids, batch or None).
 
@@ -82,13 +171,23 @@ class BatchFeed:
     order is fixed by the epoch's permutation, so results do not change.
     """
 
-    def __init__(self, gs: Any, order: torch.Tensor, batch_size: int, start: int, steps: int, workers: int):
+    def __init__(
+        self, gs: Any, order: torch.Tensor, batch_size: int, start: int, steps: int, workers: int,
+        device_order: torch.Tensor | None = None,
+    ):
         self.gs, self.order, self.batch_size = gs, order, batch_size
         self.start, self.steps, self.workers = start, steps, workers
+        self.device_order = device_order  # the same order on the columns' device: no copy per step
         self._pool: ThreadPoolExecutor | None = None
 
     def ids(self, step: int) -> torch.Tensor:
         return self.order[step * self.batch_size : (step + 1) * self.batch_size]
+
+    def batch(self, step: int) -> Any:
+        dev = None
+        if self.device_order is not None:
+            dev = self.device_order[step * self.batch_size : (step + 1) * self.batch_size]
+        return self.gs.batch(self.ids(step), dev)
 
     def __enter__(self) -> "BatchFeed":
         if self.workers:
@@ -102,13 +201,13 @@ class BatchFeed:
     def __iter__(self) -> Iterator[tuple[int, torch.Tensor, Any]]:
         if self._pool is None:
             for step in range(self.start, self.steps):
-                yield step, self.ids(step), None
+                yield step, self.ids(step), self.batch(step)
             return
         ahead: deque[tuple[int, Any]] = deque()
         nxt = self.start
         while True:
             while nxt < self.steps and len(ahead) < 2 * self.workers:
-                ahead.append((nxt, self._pool.submit(self.gs.batch, self.ids(nxt))))
+                ahead.append((nxt, self._pool.submit(self.batch, nxt)))
                 nxt += 1
             if not ahead:
                 return
@@ -180,6 +279,8 @@ def environment(device: torch.device) -> dict[str, Any]:
 class Trainer:
     """Train (or resume) one run. Thread-safe `request_stop`; blocking `run`."""
 
+    _logs: RunLogCapture | None = None  # set while run() runs
+
     def __init__(
         self,
         run: Run,
@@ -194,6 +295,7 @@ class Trainer:
         backend: str | None = None,
         on_step: Callable[[int, int], None] | None = None,
         lock: Any = None,
+        step_path: str = "device",
     ):
         self.run_dir = run
         self._lock = lock  # an nsm.execution RunLock its launcher took; else run() takes one
@@ -209,6 +311,11 @@ class Trainer:
         self._gpu_interval_s = gpu_interval_s if gpu_interval_s is not None else gpu_sample_interval()
         self.backend = backend or self.config.backend
         self._on_step = on_step  # test hook: called before each step with (epoch, step)
+        if step_path not in ("device", "reference"):
+            raise ValueError(f"step_path must be 'device' or 'reference' (got {step_path!r})")
+        # "reference": today's step (host batches copied each step, numbers read back every
+        # step), kept for the equivalence test and the benches; not a user knob.
+        self._reference = step_path == "reference"
         self.outcome: Outcome | None = None
         self.bus: EventBus | None = None
 
@@ -240,11 +347,23 @@ class Trainer:
         if self._lock is None or not self._lock.held:
             self._lock = run_lock.acquire(self.run_dir.path, self.run_dir.ref, purpose="train")
         try:
-            return self._run_locked()
+            # What torch, PyG or our code warns about in this thread becomes `log` events.
+            with capture_run_logs(self._log_event) as self._logs:
+                return self._run_locked()
         finally:
             # Training is over once the final event is written: a resume may start now,
             # not only when this process has finished exiting.
             self._lock.release()
+
+    def _log_event(self, level: str, message: str, source: str) -> None:
+        if self.bus is None:
+            raise RuntimeError("no event log yet")
+        self.bus.emit(ev.LOG, level=level, message=message, source=source)
+
+    def _flush_logs(self) -> None:
+        """Counts of repeated warnings go out before the run's last event (viewers stop there)."""
+        if self._logs is not None:
+            self._logs.flush()
 
     def _run_locked(self) -> Outcome:
         sampler = None
@@ -257,6 +376,7 @@ class Trainer:
             self.bus = EventBus(self.run_dir.event_writer(), self._sinks)
             self.history = HistoryBuilder().feed_all(self.run_dir.events())
             self.bus.add_sink(self.history.feed)
+            self._add_run_sinks()
             self.run_dir.write_process_info(os.getpid(), backend=self.backend, command=" ".join(sys.argv))
             self._last_heartbeat = 0.0
             self._heartbeat()
@@ -267,8 +387,11 @@ class Trainer:
             self.outcome = "failed"
             self._fail(exc)
         finally:
+            self._flush_logs()  # what came after the last event, while the log and the sinks are open
             if sampler is not None:
                 sampler.stop()
+            for sink in getattr(self, "_run_sinks", ()):
+                sink.close()
             if self.bus is not None:
                 self.bus.close()
             _remove_file(self.run_dir.path / RESERVE_FILE)
@@ -280,9 +403,7 @@ class Trainer:
     # -- set-up -------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
-        threads = self._threads or cfg.threads
-        if threads:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(self._threads or cfg.threads or default_threads())
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -294,11 +415,15 @@ class Trainer:
         self.dataset = self._dataset or load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
         self.data_time_s = time.time() - t0
         self.train_set = self.dataset.train
+        self.val_set = self.dataset.val
+        if not self._reference:  # the columns live where the model trains; batches are gathered there
+            self.train_set = self.train_set.to(self.device)
+            self.val_set = self.val_set.to(self.device)
         self.steps_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.dataset.spec, hidden=cfg.hidden).to(self.device)
+        self.model = build_model(self.dataset.spec, hidden=cfg.hidden, model=cfg.model).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=WEIGHT_DECAY)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.total_steps))
 
@@ -323,6 +448,7 @@ class Trainer:
                 config=cfg.to_dict(),
                 environment=environment(self.device),
             )
+            self._warn_thread_change()
             self._restore_best_model()
         else:
             self.bus.emit(
@@ -345,10 +471,15 @@ class Trainer:
         self.resume_from = path
         blob = load_checkpoint(path, map_location=self.device)
         saved = blob["config"]
+        # A knob newer than the checkpoint is read as its default (a config.json
+        # from before MODEL is an nsm run), as validate_config reads old configs.
+        def was(k: str) -> Any:
+            return saved.get(k, FIELDS[k].default if k in FIELDS else None)
+
         mismatch = {
-            k: (saved.get(k), v)
+            k: (was(k), v)
             for k, v in self.config.to_dict().items()
-            if k not in ("device", "backend", "num_workers", "threads", "gpu") and saved.get(k) != v
+            if k not in ("device", "backend", "num_workers", "threads", "gpu") and was(k) != v
         }
         if mismatch:
             what = ", ".join(f"{k}: checkpoint {a!r} vs run {b!r}" for k, (a, b) in mismatch.items())
@@ -371,6 +502,7 @@ class Trainer:
         self.best_val_acc = stop.get("best_val_acc")
         self.best_epoch = stop.get("best_epoch")
         self.elapsed_before = float(blob.get("elapsed_s", 0.0))
+        self._trained_threads = blob.get("threads") if isinstance(blob.get("threads"), int) else self._last_threads()
         rng = blob.get("rng", {})
         if "torch" in rng:
             torch.set_rng_state(rng["torch"].cpu())
@@ -379,6 +511,31 @@ class Trainer:
         if "scaler" in blob and self.scaler.is_enabled():
             self.scaler.load_state_dict(blob["scaler"])
         self._find_best_state(path, blob)
+
+    def _last_threads(self) -> int | None:
+        """The torch threads of the run's latest start or resume, from its log
+        (for checkpoints written before they recorded their own)."""
+        for event in reversed(self.run_dir.events()):
+            if event.get("type") in (ev.RUN_STARTED, ev.RESUMED):
+                env = event.get("environment")
+                threads = env.get("threads") if isinstance(env, dict) else None
+                return threads if isinstance(threads, int) and not isinstance(threads, bool) else None
+        return None
+
+    def _warn_thread_change(self) -> None:
+        # Float sums are split across threads differently with another count, so the
+        # numbers drift from a run trained with one count: say so, never refuse.
+        now, before = torch.get_num_threads(), self._trained_threads
+        if before is None or before == now:
+            return
+        self.bus.emit(
+            ev.LOG,
+            level="warning",
+            message=(
+                f"resumed with {now} torch thread{'s' if now != 1 else ''}; the run trained with {before} so far: "
+                "numbers will not match a run trained with one count"
+            ),
+        )
 
     def _find_best_state(self, path: Path, blob: dict[str, Any]) -> None:
         """The weights of the best epoch as of the restored checkpoint (`best_state`).
@@ -472,11 +629,20 @@ class Trainer:
             epoch_t0 = time.time()
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
-            batches = BatchFeed(self.train_set, order, cfg.batch_size, self.step, self.steps_per_epoch, cfg.num_workers)
+            device_order = None
+            if self.train_set.device != order.device:
+                device_order = order.to(self.train_set.device, non_blocking=True)
+            if self._reference:
+                self._acc: ReferenceSums | DeviceSums = ReferenceSums(self.sums)
+            else:
+                self._acc = DeviceSums(self.sums, self.device, self.steps_per_epoch)
+            batches = BatchFeed(
+                self.train_set, order, cfg.batch_size, self.step, self.steps_per_epoch, cfg.num_workers, device_order
+            )
             with batches:
                 for step, ids, batch in batches:
                     if self._should_stop():
-                        self.sums.time_s += time.time() - epoch_t0
+                        self._read_sums().time_s += time.time() - epoch_t0
                         return self._interrupt()
                     if self._on_step is not None:
                         self._on_step(epoch, step)
@@ -484,7 +650,8 @@ class Trainer:
                     self.step = step + 1
                     self.session_steps += 1
                     self._maybe_progress(epoch)
-            self.sums.time_s += time.time() - epoch_t0
+            # Reading the sums waits for the device, so the epoch's time includes its work.
+            self._read_sums().time_s += time.time() - epoch_t0
             self._end_epoch(epoch)
             if cfg.patience and self.best_epoch is not None and epoch - self.best_epoch >= cfg.patience:
                 stopped_early = True
@@ -500,19 +667,17 @@ class Trainer:
         cfg = self.config
         if batch is None:
             batch = self.train_set.batch(ids)
-        batch = batch.to(self.device, non_blocking=True)
+        if self._reference:
+            del batch.graph_sizes  # today's model pooling: sizes read back from the device
+        batch = batch.to(self.device, non_blocking=True)  # a no-op when gathered on the device
         self.model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = self.model(batch)
             task = F.cross_entropy(out.logits.float(), batch.y)
             cycle = out.cycle_loss.float()
             loss = task + cfg.cycle_weight * cycle
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}",
-                hint=f"lower LR (now {cfg.lr:g}) or CYCLE_WEIGHT (now {cfg.cycle_weight:g})",
-                error_type="divergence",
-            )
+        if self._reference and not torch.isfinite(loss):
+            raise self._divergence(self.step, loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -520,15 +685,27 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        n = len(ids)
-        s = self.sums
-        s.steps += 1
-        s.graphs += n
-        s.loss += loss.item() * n
-        s.task_loss += task.item() * n
-        s.cycle_loss += cycle.item() * n
-        s.correct += int((out.logits.argmax(-1) == batch.y).sum())
-        s.grad_norm += float(grad_norm)
+        correct = (out.logits.argmax(-1) == batch.y).sum()
+        self._acc.add(self.step, len(ids), loss, task, cycle, correct, grad_norm)
+
+    def _read_sums(self) -> EpochSums:
+        """The epoch's sums, read back from the device (the one synchronisation point);
+        a loss that stopped being finite since the last read fails the run here, naming
+        the first step it happened at. Steps after it were wasted, never saved."""
+        self.sums, diverged = self._acc.read()
+        if diverged is not None:
+            step, value = diverged
+            self.step = step  # the failure names the step as the reference path would
+            raise self._divergence(step, value)
+        return self.sums
+
+    def _divergence(self, step: int, value: float) -> TrainingError:
+        cfg = self.config
+        return TrainingError(
+            f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1}",
+            hint=f"lower LR (now {cfg.lr:g}) or CYCLE_WEIGHT (now {cfg.cycle_weight:g})",
+            error_type="divergence",
+        )
 
     # -- time bookkeeping ---------------------------------------------------
     def _elapsed(self) -> float:
@@ -561,7 +738,7 @@ class Trainer:
         if now - self._last_progress < PROGRESS_INTERVAL_S and self.step < self.steps_per_epoch:
             return
         self._last_progress = now
-        s = self.sums
+        s = self._read_sums()
         train_time = max(1e-9, (now - self.session_start) - self.eval_time_s)
         self.bus.emit(
             ev.PROGRESS,
@@ -603,7 +780,7 @@ class Trainer:
         improved = False
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             t0 = time.time()
-            val = loss_metrics(self.model, self.dataset.val, self.device, cfg.cycle_weight)
+            val = loss_metrics(self.model, self.val_set, self.device, cfg.cycle_weight)
             self.eval_time_s += time.time() - t0
             self.evals_done += 1
             improved = val["loss"] < self.best_val_loss
@@ -654,6 +831,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "elapsed_s": self._elapsed(),
             "vocabulary": self.dataset.spec.to_dict(),
+            "threads": torch.get_num_threads(),  # what a resume compares its own count with
         }
         if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
@@ -668,6 +846,39 @@ class Trainer:
         if kind != "best":
             self.last_checkpoint = file
         self.bus.emit(ev.CHECKPOINT, epoch=self.epoch, step=self.step, file=file, kind=kind, size=size, metrics=metrics or {})
+        if kind == "periodic" and self.config.keep_last:
+            self._apply_retention()
+
+    def _apply_retention(self) -> None:
+        """KEEP_LAST: drop older periodic (and superseded interrupt) checkpoints, never the
+        best model nor the checkpoint this attempt resumed from."""
+        from nsm.runs.retention import REASON, checkpoints_to_remove
+
+        protect = [self.resume_from.name] if self.resume_from is not None else []
+        for name in checkpoints_to_remove(self.run_dir.path, self.config.keep_last, protect):
+            try:
+                os.unlink(self.run_dir.path / name)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # a file we cannot remove costs disk space, never the run
+                self.bus.emit(ev.LOG, level="warning", message=f"KEEP_LAST could not remove {name}: {exc}")
+                continue
+            _remove_file(self.run_dir.evaluation_path(name))  # its saved evaluation goes with it
+            self.bus.emit(
+                ev.CHECKPOINT_REMOVED, file=name, reason=REASON, keep_last=self.config.keep_last, after_epoch=self.epoch
+            )
+
+    def _add_run_sinks(self) -> None:
+        """TensorBoard / W&B, as the config asks; a sink that fails says so once and goes quiet."""
+        from nsm.training.sinks import run_sinks
+
+        def report(message: str) -> None:
+            assert self.bus is not None
+            self.bus.defer(ev.LOG, level="warning", message=message)
+
+        self._run_sinks = run_sinks(self.run_dir.path, self.run_dir.name, self.config, report)
+        for sink in self._run_sinks:
+            self.bus.add_sink(sink)
 
     def _write_history(self) -> None:
         try:
@@ -680,6 +891,7 @@ class Trainer:
         file = checkpoint_file_name(self.epoch, self.step)
         self._save(file, "interrupt", metrics={"best_val_loss": self.best_val_loss})
         self._write_history()
+        self._flush_logs()
         self.bus.emit(
             ev.INTERRUPTED,
             epoch=self.epoch,
@@ -733,6 +945,7 @@ class Trainer:
                 )
         except OSError as exc:
             raise _disk_error(exc, "could not write final_results.json", self.last_checkpoint) from None
+        self._flush_logs()
         self.bus.emit(
             ev.FINISHED,
             reason=results["reason"],
@@ -782,6 +995,7 @@ class Trainer:
         failing that leave failed.json (which Run.status reads), so a run never ends
         without a record that it failed."""
         assert self.bus is not None
+        self._flush_logs()
         try:
             self.bus.emit(ev.FAILED, **payload)
             return
