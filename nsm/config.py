@@ -15,6 +15,9 @@ DOMAINS = ("causal", "planning", "kg")
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("off", "offline", "online")
 BACKENDS = ("inprocess", "process", "modal")
+# nsm: the 3-level hierarchy; flat: the same relational layers without pooling or
+# cycle loss, the reference a hierarchy has to beat (nsm.models.FlatRGCN).
+MODELS = ("nsm", "flat")
 CONFIG_SCHEMA_VERSION = 1
 
 
@@ -44,6 +47,8 @@ class FieldSpec:
             return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "any text"
         lo = "" if self.minimum is None else _fmt(self.minimum)
         hi = "" if self.maximum is None else _fmt(self.maximum)
         what = "an integer" if self.kind is int else "a number"
@@ -144,8 +149,9 @@ _SPECS = [
     FieldSpec("tensorboard", "TENSORBOARD", bool, True, "also write TensorBoard event files (tensorboard/ in the run folder)"),
     FieldSpec("wandb", "WANDB", str, "off", "also log to Weights & Biases (needs the wandb extra)", choices=WANDB_MODES),
     FieldSpec("keep_last", "KEEP_LAST", int, 0, "keep only the newest N periodic checkpoints (best_model.pt always kept; 0 = keep all)", 0, 10_000),
+    FieldSpec("model", "MODEL", str, "nsm", "nsm (3-level hierarchy) or flat (relational reference: no pooling, no cycle loss)", choices=MODELS),
     FieldSpec("hidden", "HIDDEN", int, 96, "model width", 8, 1024, public=False),
-    FieldSpec("threads", "THREADS", int, 0, "torch CPU threads (0 = cores - 1 when shared, else all)", 0, 256, public=False),
+    FieldSpec("threads", "THREADS", int, 0, "torch CPU threads (0 = usable cores - 1, at least 1)", 0, 256, public=False),
 ]
 
 FIELDS: dict[str, FieldSpec] = {s.name: s for s in _SPECS}
@@ -171,6 +177,7 @@ class RunConfig:
     tensorboard: bool = True
     wandb: str = "off"
     keep_last: int = 0
+    model: str = "nsm"
     hidden: int = 96
     threads: int = 0
 

@@ -6,14 +6,21 @@ from typing import Any
 
 from torch import nn
 
+from nsm.config import MODELS
 from nsm.models.coupling import AffineCoupling
 from nsm.models.nsm import FlatRGCN, ModelOutput, ModelSpec, NSMModel, augment_edges
 from nsm.models.rgcn import StrengthRGCNConv
 
 
-def build_model(domain_spec: Any, hidden: int = 96, **kwargs: Any) -> NSMModel:
-    """The default NSM for a domain's vocabulary (nsm.data.DomainSpec)."""
-    return NSMModel(ModelSpec.from_domain(domain_spec), hidden=hidden, **kwargs)
+def build_model(domain_spec: Any, hidden: int = 96, model: str = "nsm", **kwargs: Any) -> nn.Module:
+    """The MODEL knob's model for a domain's vocabulary (nsm.data.DomainSpec):
+    "nsm" the 3-level hierarchy, "flat" the relational reference."""
+    spec = ModelSpec.from_domain(domain_spec)
+    if model == "nsm":
+        return NSMModel(spec, hidden=hidden, **kwargs)
+    if model == "flat":
+        return FlatRGCN(spec, hidden=hidden, **kwargs)
+    raise ValueError(f"MODEL must be one of {', '.join(MODELS)} (got {model!r})")
 
 
 def count_parameters(model: nn.Module) -> int:

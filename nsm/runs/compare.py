@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from nsm.config import DOMAINS
+from nsm.config import DOMAINS, FIELDS
 from nsm.runs.cache import load_json_object
 from nsm.runs.checkpoints import BEST_FILE
 from nsm.runs.errors import RunStoreError
@@ -44,6 +44,8 @@ class RunMetrics:
     final_cycle_loss: float | None = None  # training cycle loss of the last epoch
     training_time_s: float | None = None
     params: int | None = None
+    model: str = "nsm"  # the MODEL knob (a config from before it is an nsm run)
+    threads: int | None = None  # torch threads the latest attempt trained with
     baselines: dict[str, float] = field(default_factory=dict)  # name -> test accuracy
     config: dict[str, Any] | None = None
     val_epochs: list[int] = field(default_factory=list)
@@ -146,12 +148,19 @@ def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
         final_cycle_loss=_last(train.get("cycle_loss")),
         training_time_s=time_s,
         params=state.params if state.params is not None else results.get("params"),
+        model=_model_of(summary.config),
+        threads=state.threads,
         baselines=_baseline_accs(results.get("baselines") or best_eval.get("baselines")),
         config=summary.config,
         val_epochs=val_epochs,
         val_acc=[_number(a) for a in val_acc],
         problem="; ".join(problems) or None,
     )
+
+
+def _model_of(config: Mapping[str, Any] | None) -> str:
+    model = config.get("model") if isinstance(config, Mapping) else None
+    return model if isinstance(model, str) and model else FIELDS["model"].default
 
 
 def _first(*values: Any) -> float | None:
@@ -279,17 +288,18 @@ METRIC_COLUMNS = (
     ("final_cycle_loss", "cycle loss"),
     ("training_time_s", "time (s)"),
     ("epochs_done", "epochs"),
+    ("threads", "threads"),
 )
 
 
 def metrics_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
     """Rows of final metrics (one per run, then one per missing domain)."""
-    columns = ["run", "domain", "status", *(label for _, label in METRIC_COLUMNS)]
+    columns = ["run", "domain", "status", "model", *(label for _, label in METRIC_COLUMNS)]
     rows: list[list[Any]] = []
     for m in comparison.runs:
-        rows.append([m.name, m.domain, m.status, *(getattr(m, key) for key, _ in METRIC_COLUMNS)])
+        rows.append([m.name, m.domain, m.status, m.model, *(getattr(m, key) for key, _ in METRIC_COLUMNS)])
     for domain in comparison.missing:
-        rows.append(["(no run)", domain, "missing", *([None] * len(METRIC_COLUMNS))])
+        rows.append(["(no run)", domain, "missing", None, *([None] * len(METRIC_COLUMNS))])
     return columns, rows
 
 

@@ -34,18 +34,32 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     print_table("node kinds", ["kind", "nodes"], sorted(s["node_kinds"].items(), key=lambda kv: -kv[1]))
     if len(s["subtypes"]) > 1:
         print_table("sample subtypes", ["subtype", "graphs"], list(s["subtypes"].items()))
-    b = s["baselines"]
-    print_table(
-        "baselines (test accuracy)",
-        ["baseline", "test acc"],
-        [
-            ("majority class", b["majority"]["test_acc"]),
-            ("structure-blind logistic regression", b["blind_logreg"]["test_acc"]),
-            ("structure-blind MLP", b["blind_mlp"]["test_acc"]),
-        ],
-    )
-    say(f"[dim]structure-blind features: {b['features']}[/]")
+    _print_probes(s["baselines"])
     return 0
+
+
+def _print_probes(b: dict) -> None:
+    """Each probe's test accuracy overall and on its worst subtype; a leak flagged."""
+    from nsm.baselines import LEAK_THRESHOLD, PROBE_NAMES, SHALLOW_PROBES, leaks
+
+    rows = []
+    for key, label in PROBE_NAMES.items():
+        value = b.get(key)
+        if not isinstance(value, dict):
+            continue  # a dataset cached before this probe existed
+        worst = value.get("worst_subtype") or {}
+        worst_cell = f"{worst['name']} {worst['acc']:.3f}" if worst else "-"
+        role = "shallow" if key in SHALLOW_PROBES else "information"
+        flag = "LEAK" if key in leaks(b) else ""
+        rows.append((label, f"{value['test_acc']:.3f}", worst_cell, role, flag))
+    print_table("probes (test accuracy; worst subtype: balanced accuracy)", ["probe", "overall", "worst subtype", "role", ""], rows)
+    leaky = leaks(b)
+    if leaky:
+        names = ", ".join(PROBE_NAMES[k] for k in leaky)
+        say(f"[bold red]shallow probe above {LEAK_THRESHOLD:.2f}: the domain leaks[/] ({names})")
+    for key, label in (("features", "structure-blind"), ("degree_features", "degree-aware"), ("wl_features", "1-WL")):
+        if key in b:
+            say(f"[dim]{label} features: {b[key]}[/]")
 
 
 def cmd_model_summary(args: argparse.Namespace) -> int:
@@ -54,14 +68,16 @@ def cmd_model_summary(args: argparse.Namespace) -> int:
     from nsm.models import build_model, count_parameters, parameter_summary
 
     spec = domain_spec(args.domain)
-    model = build_model(spec, hidden=args.hidden)
+    kind = getattr(args, "model", "nsm")
+    model = build_model(spec, hidden=args.hidden, model=kind)
     rows = parameter_summary(model)
     total = count_parameters(model)
     if args.json:
-        print_json({"domain": args.domain, "hidden": args.hidden, "total": total, "modules": rows})
+        print_json({"domain": args.domain, "model": kind, "hidden": args.hidden, "total": total, "modules": rows})
         return 0
+    title = "NSM" if kind == "nsm" else "flat R-GCN reference"
     print_table(
-        f"NSM for {args.domain} (hidden {args.hidden}): {total:,} parameters",
+        f"{title} for {args.domain} (hidden {args.hidden}): {total:,} parameters",
         ["module", "type", "parameters"],
         [(r["module"], r["type"], f"{r['params']:,}") for r in rows] + [("total", "", f"{total:,}")],
     )
