@@ -56,14 +56,21 @@ def test_model_summary_counts_parameters_per_module() -> None:
     assert any(m["module"].startswith("levels.2") for m in data["modules"])
 
 
-def test_data_stats_with_both_baselines() -> None:
+def test_data_stats_with_every_probe() -> None:
     out = cli("data", "stats", "--domain", "kg", "--num-graphs", "200", "--seed", "5", "--json")
     assert out.returncode == 0, out.stderr
     stats = json.loads(out.stdout)
     assert stats["num_graphs"] == 200 and stats["seed"] == 5
-    assert {"majority", "structure_blind", "blind_logreg", "blind_mlp"} <= set(stats["baselines"])
+    assert {"majority", "structure_blind", "blind_logreg", "blind_mlp", "degree_blind", "wl"} <= set(stats["baselines"])
+    assert set(stats["baselines"]["degree_blind"]["per_subtype"]) == set(stats["subtypes"])
     plain = cli("data", "stats", "--domain", "kg", "--num-graphs", "200", "--seed", "5")
-    assert "baselines (test accuracy)" in plain.stdout and "\x1b[" not in plain.stdout  # plain when piped
+    assert "probes (test accuracy" in plain.stdout and "\x1b[" not in plain.stdout  # plain when piped
+    for name in ("structure-blind logistic regression", "degree-aware logistic regression", "relational 1-WL"):
+        assert name in plain.stdout
+    # The verdict line appears exactly when a shallow probe is over the bar.
+    from nsm.baselines import leaks
+
+    assert ("the domain leaks" in plain.stdout) == bool(leaks(stats["baselines"]))
 
 
 def test_train_show_eval_and_list_a_run(tmp_path: Path) -> None:
@@ -105,3 +112,29 @@ def test_runs_dir_flag_beats_the_environment(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert (a / "kg" / "here" / "events.jsonl").exists()
     assert not b.exists()
+
+
+def test_version_is_printed_and_python_dash_m_tui_is_the_same_command(capsys, monkeypatch) -> None:
+    import importlib.metadata
+    import tomllib
+
+    import tui
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"nsm-tui {tui.package_version()}\n"
+    # The fallback for a source tree that is not installed stays the project's version.
+    assert tui.__version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert tui.package_version() == tui.__version__
+
+    out = subprocess.run([sys.executable, "-m", "tui", "--version"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout, out.stderr) == (0, f"nsm-tui {tui.__version__}\n", "")
+    out = subprocess.run([sys.executable, "-m", "tui", "frobnicate"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "nsm-tui: error: argument COMMAND: invalid choice: 'frobnicate'" in out.stderr

@@ -22,9 +22,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from nsm.text import plain
+from tui.commands import ScreenActions
 from tui.context import AppContext
 from tui.messages import AttachRun, ResumeRun
 from tui.session import RUN, Session, Work
+from tui.session_log import SessionLog, log_app_exception, open_session_log
 
 if TYPE_CHECKING:
     from tui.screens.dashboard import DashboardScreen
@@ -36,6 +38,7 @@ SCREEN_KEYS = (
     ("compare", "f3", "Compare"),
     ("sweep", "f4", "Sweep"),
     ("diagnostics", "f5", "GPU"),
+    ("overview", "f6", "Live"),
 )
 QUIT_REASON = "the app is quitting"
 HANGUP_REASON = "the terminal closed (SIGHUP)"
@@ -56,9 +59,11 @@ class NSMApp(App[None]):
     # Absolute: Textual resolves a relative CSS_PATH next to the module of a subclass.
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     MODES = {mode: _mode_factory(mode) for mode, _, _ in SCREEN_KEYS}
+    # Textual's own commands (quit, theme, keys...) and every action of every screen.
+    COMMANDS = App.COMMANDS | {ScreenActions}
     BINDINGS = [
-        # One footer entry stands for the five screen keys (an 80-column footer has no
-        # room for five); each key still works, and the palette lists every screen.
+        # One footer entry stands for the screen keys (an 80-column footer has no
+        # room for six); each key still works, and the palette lists every screen.
         *(
             Binding(
                 key,
@@ -66,7 +71,7 @@ class NSMApp(App[None]):
                 "screens" if i == 0 else label,
                 priority=True,
                 show=i == 0,
-                key_display="F1-F5" if i == 0 else None,
+                key_display=f"F1-F{len(SCREEN_KEYS)}" if i == 0 else None,
                 tooltip=", ".join(f"{k.upper()} {lbl}" for _m, k, lbl in SCREEN_KEYS),
             )
             for i, (mode, key, label) in enumerate(SCREEN_KEYS)
@@ -86,6 +91,18 @@ class NSMApp(App[None]):
         # quit and SIGHUP ask it, never the screens.
         self.session = Session()
         self._quitting = False
+        self.session_log: SessionLog | None = None  # open from load to unmount (F5 shows its path)
+
+    def on_load(self) -> None:
+        self.session_log = open_session_log()
+
+    def on_unmount(self) -> None:
+        if self.session_log is not None:
+            self.session_log.close()
+
+    def _handle_exception(self, error: Exception) -> None:
+        log_app_exception(error)  # Textual prints it once the terminal is back; the log keeps it
+        super()._handle_exception(error)
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
@@ -224,10 +241,7 @@ class NSMApp(App[None]):
                 yield command
         for mode, key, label in SCREEN_KEYS:
             yield SystemCommand(f"Screen: {label}", f"switch to the {label} screen ({key.upper()})", lambda m=mode: self.switch_mode(m))
-        provider = getattr(screen, "palette_commands", None)
-        if provider is not None:
-            for title, help_text, callback in provider():
-                yield SystemCommand(title, help_text, callback)
+        # Each screen's own actions come from tui/commands.py (ScreenActions), for every screen at once.
 
     def on_terminal_hangup(self) -> None:
         """SIGHUP, on the event loop: exit now, or once what trains here has stopped."""

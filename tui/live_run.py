@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from nsm.execution.render import EPOCH, fmt_duration, fmt_num, integer, number, render  # noqa: F401 - the panels import them from here
+from nsm.execution.render import EPOCH, elapsed_stamp, fmt_duration, fmt_num, integer, number, render  # noqa: F401 - the panels import them from here
 from nsm.runs import events as ev
 from nsm.runs.history import HistoryBuilder, StateBuilder
 from nsm.text import plain
@@ -267,6 +267,4 @@ class LiveRun:
         return max(candidates, key=lambda e: integer(e.get("seq")) or -1)[key]
 
     def log_time(self, line: LogLine) -> str:
-        if line.t is None or self.t0 is None:
-            return "     "
-        return "+" + fmt_duration(max(0.0, line.t - self.t0))
+        return elapsed_stamp(line.t, self.t0) or "     "

@@ -36,6 +36,7 @@ __all__ = [
     "ModalUnreachable",
     "RemoteCheckpoint",
     "RemoteRun",
+    "download_missing_checkpoints",
     "download_remote_checkpoint",
     "download_remote_run",
     "ensure_mirroring",
@@ -148,6 +149,32 @@ def remote_checkpoints(run: Run, *, modal: ModalClient | None = None) -> list[Re
 def download_remote_checkpoint(run: Run, file: str, *, modal: ModalClient | None = None) -> Path:
     """Fetch one checkpoint into the run's local folder (then evaluate it like a local one)."""
     return download_checkpoint(modal or client(), run, file)
+
+
+DOWNLOAD_DEADLINE_S = 900.0  # no new file is started after this long (each file has its own deadline too)
+
+
+def download_missing_checkpoints(run: Run, *, on_file: Any = None, deadline_s: float = DOWNLOAD_DEADLINE_S,
+                                 modal: ModalClient | None = None) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Fetch every checkpoint of a Modal run that is on the volume but not here, best first.
+    `on_file(i, n, file)` is called before each. Returns (fetched, left): `left` are the ones
+    not started because `deadline_s` passed. ModalError as the other calls (no token, unreachable)."""
+    import time
+
+    m = modal or client()
+    if run.remote_info() is None:
+        raise ModalError(f"run {run.ref} is a local run, not a Modal run: it has nothing on the volume")
+    missing = [c.file for c in _remote_checkpoints(m, run) if not c.local]
+    started = time.monotonic()
+    fetched: list[str] = []
+    for i, file in enumerate(missing):
+        if time.monotonic() - started > deadline_s:
+            return fetched, missing[i:]
+        if on_file is not None:
+            on_file(i + 1, len(missing), file)
+        download_checkpoint(m, run, file)
+        fetched.append(file)
+    return fetched, []
 
 
 def download_remote_run(store: RunStore, ref: str, *, checkpoints: Sequence[str] | None = None,

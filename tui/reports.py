@@ -19,8 +19,9 @@ from nsm.runs import Run
 from nsm.runs.checkpoints import BEST_FILE
 from nsm.runs.compare import CRITERIA, Comparison, build_comparison, differences_table, metrics_table
 from nsm.runs.export import ExportError, run_results
+from nsm.runs.hardware import config_for_display
 from tui.formatting import fmt
-from tui.plot_text import render_to_text
+from tui.plot_text import render_to_text, set_axes
 
 CHART_W, CHART_H = 72, 16
 # Plain text has no colour: overlaid series differ by their marker.
@@ -87,6 +88,8 @@ def text_chart(title: str, series: Sequence[tuple[str, Sequence[Any], Sequence[A
         plt.title(title)
         for i, (label, xs, ys) in enumerate(points):
             plt.plot(xs, ys, label=label, marker=TEXT_MARKERS[i % len(TEXT_MARKERS)])
+        # Every chart of a report is by epoch: whole-number ticks, none skipped.
+        set_axes(plt, [x for p in points for x in p[1]], [y for p in points for y in p[2]], CHART_W, CHART_H, integer_x=True)
         if y_label:
             plt.ylabel(y_label)
 
@@ -223,6 +226,7 @@ def run_report(run: Run) -> str:
                 ["test acc", results["test_acc"]],
                 ["test loss", results["test_loss"]],
                 ["parameters", results["params"]],
+                ["GPU", results.get("gpu") or "none (CPU)"],
                 ["started", _when(results["started"])],
                 ["ended", _when(results["finished"])],
                 ["training time", duration(timings.get("total_s")) if isinstance(timings, Mapping) else "-"],
@@ -236,7 +240,7 @@ def run_report(run: Run) -> str:
     config = results.get("config")
     out.append("## Config")
     out.append(
-        md_table(["setting", "value"], [[k, v] for k, v in config.items() if k != "schema_version"])
+        md_table(["setting", "value"], [[k, v] for k, v in config_for_display(config).items() if k != "schema_version"])
         if isinstance(config, Mapping)
         else "_config.json is missing or unreadable_"
     )

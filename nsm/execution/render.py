@@ -59,6 +59,18 @@ def fmt_duration(seconds: Any) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
+# Every viewer stamps a run's lines with the same clock, and says which it is once.
+CLOCK_NOTE = "times are elapsed since the run started"
+
+
+def elapsed_stamp(t: Any, t0: Any) -> str:
+    """A line's time on that clock: "+1m05s" after the run's first start."""
+    t, t0 = number(t), number(t0)
+    if t is None or t0 is None:
+        return ""
+    return "+" + fmt_duration(max(0.0, t - t0))
+
+
 def integer(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
 
@@ -89,9 +101,9 @@ def render(e: dict[str, Any]) -> list[Line]:
         best = " — new best" if e.get("is_best") else ""
         return [Line("event", f"epoch {e.get('epoch')}: val loss {fmt_num(e.get('loss'))} acc {fmt_num(e.get('acc'), 3)}{best}")]
     if kind == ev.CHECKPOINT:
-        step = integer(e.get("step")) or 0
-        where = f"epoch {e.get('epoch')}" + (f", step {step}" if step else "")
-        return [Line("event", f"saved {e.get('file')} ({e.get('kind')}, {where})", DETAIL if e.get("kind") == "best" else MILESTONE)]
+        return [Line("event", f"saved {e.get('file')} ({e.get('kind')}, {position(e)})", DETAIL if e.get("kind") == "best" else MILESTONE)]
+    if kind == ev.CHECKPOINT_REMOVED:
+        return [Line("info", f"removed {e.get('file')} (KEEP_LAST={e.get('keep_last')}: older than the newest periodic checkpoints)", DETAIL)]
     if kind == ev.LOG:
         level = e.get("level") if e.get("level") in ("info", "warning", "error") else "info"
         return [Line(level, str(e.get("message", "")))]
@@ -109,7 +121,7 @@ def render(e: dict[str, Any]) -> list[Line]:
         return [
             Line(
                 "warning",
-                f"interrupted at epoch {e.get('epoch')}, step {e.get('step')} ({e.get('reason') or 'stop requested'}); "
+                f"interrupted {position(e, 'after ')} ({e.get('reason') or 'stop requested'}); "
                 f"checkpoint {e.get('checkpoint')}",
             )
         ]
@@ -119,6 +131,15 @@ def render(e: dict[str, Any]) -> list[Line]:
             lines.append(Line("error", f"hint: {e.get('hint')}"))
         return lines
     return []
+
+
+def position(e: dict[str, Any], whole: str = "") -> str:
+    """Where in the run an event's (epoch, step) is. The protocol's epoch counts whole
+    epochs done, so a step inside the next one is "epoch N+1 at step K"."""
+    epoch, step = integer(e.get("epoch")), integer(e.get("step")) or 0
+    if epoch is None:
+        return f"epoch {e.get('epoch')}"
+    return f"in epoch {epoch + 1} at step {step}" if step else f"{whole}epoch {epoch}"
 
 
 def failure_text(e: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from nsm.atomic import atomic_write_json, atomic_write_text
 from nsm.runs.compare import dig
 from nsm.runs.cache import load_json_object
 from nsm.runs.errors import RunStoreError
+from nsm.runs.hardware import gpu_used
 from nsm.runs.history import TRAIN_KEYS, VAL_KEYS
 from nsm.runs.store import Run
 
@@ -147,6 +148,7 @@ def run_results(run: Run) -> dict[str, Any]:
         "started": state.started,
         "finished": state.finished,
         "params": state.params if state.params is not None else dig(final, "params"),
+        "gpu": gpu_used(run, summary.config or {}),  # what it trained on; None: no GPU (config's gpu is Modal's knob)
         "config": summary.config,
         "final_results": final,
         "evaluations": saved_evaluations(run),

@@ -47,6 +47,8 @@ class _ValPoints:
         self._reported: tuple[int, float] | None = None
         # What each eval reported, by its epoch: a rewind goes back to the report made then.
         self._reported_at: dict[int, tuple[int, float]] = {}
+        # val_acc in the metrics of each best_model.pt save, by the epoch it holds.
+        self._saved_acc: dict[int, float | None] = {}
 
     def feed_eval(self, event: dict[str, Any], epoch: int) -> None:
         self.points[epoch] = {k: event.get(k) for k in VAL_KEYS}
@@ -57,6 +59,7 @@ class _ValPoints:
     def truncate(self, epoch: int) -> None:
         self.points = {e: p for e, p in self.points.items() if e <= epoch}
         self._reported_at = {e: r for e, r in self._reported_at.items() if e <= epoch}
+        self._saved_acc = {e: a for e, a in self._saved_acc.items() if e <= epoch}
         # The best as the engine saw it at the checkpoint (its early-stop state).
         reported = self._reported_at[max(self._reported_at)] if self._reported_at else None
         self._reported = reported if reported is not None and reported[0] <= epoch else None
@@ -71,9 +74,22 @@ class _ValPoints:
                 best = (epoch, loss)
         return best
 
+    def feed_best_checkpoint(self, event: dict[str, Any], epoch: int) -> None:
+        metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else {}
+        self._saved_acc[epoch] = _finite(metrics.get("val_acc"))
+
     def best_acc(self) -> float | None:
-        accs = [a for a in (_finite(p.get("acc")) for p in self.points.values()) if a is not None]
-        return max(accs) if accs else None
+        """The val accuracy of the best epoch's evaluation: what best_model.pt was saved
+        with (its checkpoint event), else that eval's own accuracy. Never the highest
+        accuracy of another epoch: beside "best val loss L @ epoch E" it is E's."""
+        epoch, _loss = self.best()
+        if epoch is None:
+            return None
+        saved = self._saved_acc.get(epoch)
+        if saved is not None:
+            return saved
+        point = self.points.get(epoch)
+        return _finite(point.get("acc")) if point else None
 
 
 def _is_val_eval(event: dict[str, Any]) -> bool:
@@ -146,7 +162,8 @@ class RunState:
     params: int | None = None
     best_epoch: int | None = None
     best_val_loss: float | None = None
-    best_val_acc: float | None = None  # highest val accuracy seen
+    # val accuracy at best_epoch (the one best_model.pt holds), not the highest seen
+    best_val_acc: float | None = None
     test_acc: float | None = None
     test_loss: float | None = None
     error: str | None = None  # last error of the latest attempt
@@ -155,6 +172,7 @@ class RunState:
     last_event_t: float | None = None
     last_seq: int = -1
     attempts: int = 0  # run_started + resumed events
+    threads: int | None = None  # torch threads of the latest attempt (its environment)
 
 
 class StateBuilder:
@@ -186,6 +204,9 @@ class StateBuilder:
             planned = event.get("epochs", config.get("epochs"))
             if isinstance(planned, int):
                 s.epochs = planned
+            env = event.get("environment") if isinstance(event.get("environment"), dict) else {}
+            threads = env.get("threads")
+            s.threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
             if kind == ev.RUN_STARTED:
                 if s.started is None:
                     s.started = t
@@ -200,6 +221,8 @@ class StateBuilder:
             s.epoch = epoch
         elif _is_val_eval(event) and epoch is not None:
             self._val.feed_eval(event, epoch)
+        elif kind == ev.CHECKPOINT and event.get("kind") == "best" and epoch is not None:
+            self._val.feed_best_checkpoint(event, epoch)
         elif kind == ev.LOG and event.get("level") == "error":
             s.error = str(event.get("message", ""))
         elif kind in ev.TERMINAL_TYPES:

@@ -1,4 +1,4 @@
-"""Run names: what is allowed, and fresh names that sort by creation time.
+"""Run names: what is allowed, and short fresh names stamped with the creation time.
 
 A run name becomes a directory name, so it must be safe on every file system
 and unable to escape the store (`..`, separators).
@@ -55,11 +55,18 @@ def _problem(name: str) -> str | None:
     return None
 
 
-def generate_run_name(domain: str, now: float | None = None) -> str:
-    """`<domain>-YYYYMMDD-HHMMSS-xxxx`: sorts by local creation time; the random
-    suffix keeps two runs started in the same second apart."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    suffix = secrets.token_hex(2)
-    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", domain or "run").lstrip("-") or "run"
-    prefix = prefix[: NAME_MAX_LEN - len(stamp) - len(suffix) - 2]
-    return validate_run_name(f"{prefix}-{stamp}-{suffix}")
+def fresh_stem(now: float | None = None) -> str:
+    """`MMDD-HHMM-xxxx`: short enough for an 80-column table, in local creation time;
+    the random suffix keeps runs started in the same minute apart (the store retries
+    the rare clash)."""
+    stamp = time.strftime("%m%d-%H%M", time.localtime(time.time() if now is None else now))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def generate_run_name(domain: str | None = None, now: float | None = None) -> str:
+    """A fresh run name such as `1201-2044-6a7d`. The domain is already the run's folder
+    and the first half of its ref (`planning/1201-2044-6a7d`), so the name does not repeat
+    it; `domain` is accepted for callers that pass it. Older, longer names
+    (`planning-20261201-204454-6a7d`) stay valid: only fresh names are shorter."""
+    del domain
+    return validate_run_name(fresh_stem(now))

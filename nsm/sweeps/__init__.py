@@ -19,7 +19,7 @@ from nsm.sweeps.grid import (
     point_configs,
     resolve_knob,
 )
-from nsm.sweeps.results import METRICS, Metric, ResultRow, best_row, check_metric, result_rows
+from nsm.sweeps.results import DEFAULT_RANKING, METRICS, Metric, ResultRow, best_row, check_metric, ranking_metric, result_rows
 from nsm.sweeps.status import PointView, SweepSnapshot, last_progress, request_stop, snapshot
 from nsm.sweeps.sweep import (
     DONE,
@@ -44,6 +44,7 @@ from nsm.sweeps.sweep import (
 __all__ = [
     "DONE",
     "FAILED",
+    "DEFAULT_RANKING",
     "METRICS",
     "PENDING",
     "POINT_STATES",
@@ -78,6 +79,7 @@ __all__ = [
     "point_configs",
     "request_stop",
     "resolve_knob",
+    "ranking_metric",
     "result_rows",
     "snapshot",
     "sweeps_root",

@@ -1,4 +1,9 @@
-"""A sweep's results table: one row per point, sorted by a chosen metric, the best marked.
+"""A sweep's results table: one row per point, ranked by a validation metric, the best marked.
+
+Points are ranked by best validation loss (default) or best validation accuracy,
+never by a test metric: picking the point with the best test score would select
+on the test set, so its test number would no longer be an unbiased estimate.
+Ties are broken by the other validation metric, then by queue order.
 
 Only finished points compete for "best": a running point's validation numbers
 are provisional, and a failed point has none worth trusting.
@@ -21,25 +26,37 @@ class Metric:
     name: str
     label: str
     higher_is_better: bool
+    tie_break: str  # the other validation metric, compared when this one is equal
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("test_acc", "test acc", True),
-        Metric("test_loss", "test loss", False),
-        Metric("best_val_acc", "best val acc", True),
-        Metric("best_val_loss", "best val loss", False),
+        Metric("best_val_loss", "best val loss", False, "best_val_acc"),
+        Metric("best_val_acc", "best val acc", True, "best_val_loss"),
     )
 }
+DEFAULT_RANKING = "best_val_loss"
+_TEST_METRICS = ("test_acc", "test_loss")
 
 
 def check_metric(raw: str) -> str:
     """The metric's name, or ValueError naming the ones there are."""
     name = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    if name in _TEST_METRICS:
+        raise ValueError(
+            f"results are not ranked by {name}: choosing the best point by a test metric selects on the "
+            f"test set; choose one of {', '.join(METRICS)}"
+        )
     if name not in METRICS:
         raise ValueError(f"unknown metric {raw!r}; choose one of {', '.join(METRICS)}")
     return name
+
+
+def ranking_metric(name: object) -> str:
+    """The metric a sweep is ranked by: its own if it is a validation metric; a sweep
+    written before test metrics were refused (metric "test_acc") ranks by the default."""
+    return name if isinstance(name, str) and name in METRICS else DEFAULT_RANKING
 
 
 @dataclass(frozen=True)
@@ -96,21 +113,31 @@ def _row(view: PointView) -> ResultRow:
     )
 
 
-def result_rows(snap: SweepSnapshot, metric: str) -> list[ResultRow]:
-    """Rows with a value of `metric` first, best first (ties: queue order);
-    then the rest in queue order. The best finished point has `best=True`."""
-    spec = METRICS[metric]
+def result_rows(snap: SweepSnapshot, metric: str = DEFAULT_RANKING) -> list[ResultRow]:
+    """Rows with a value of `metric` first, best first (ties: the other validation
+    metric, then queue order); then the rest in queue order. The best finished point
+    has `best=True`."""
+    spec = METRICS[ranking_metric(metric)]
     rows = [_row(v) for v in snap.points]
-    scored = [r for r in rows if r.metric(metric) is not None]
-    unscored = [r for r in rows if r.metric(metric) is None]
-    sign = -1.0 if spec.higher_is_better else 1.0
-    scored.sort(key=lambda r: (sign * (r.metric(metric) or 0.0), r.number))
+    scored = [r for r in rows if r.metric(spec.name) is not None]
+    unscored = [r for r in rows if r.metric(spec.name) is None]
+    scored.sort(key=lambda r: _rank_key(r, spec))
     ordered = scored + unscored
     for i, row in enumerate(ordered):
-        if row.state == DONE and row.metric(metric) is not None:
+        if row.state == DONE and row.metric(spec.name) is not None:
             ordered[i] = replace(row, best=True)
             break
     return ordered
+
+
+def _rank_key(row: ResultRow, spec: Metric) -> tuple[float, float, int]:
+    def better_first(name: str) -> float:
+        value = row.metric(name)
+        if value is None:
+            return math.inf  # no tie-break value: after the ones that have it
+        return -value if METRICS[name].higher_is_better else value
+
+    return (better_first(spec.name), better_first(spec.tie_break), row.number)
 
 
 def best_row(rows: list[ResultRow]) -> ResultRow | None:

@@ -2,7 +2,7 @@
 
     sweep.json       the points (config, run ref, state), rewritten atomically
     runner.json      who runs the queue now (pid, host, token); absent when idle
-    stop_requested   asks the runner to stop after a checkpoint of the current point
+    stop_requested   asks the runner to stop after a checkpoint of each running point
     runner.log       output of a detached runner
 
 The folder starts with '.', which the run store treats as "not a run", so
@@ -47,7 +47,7 @@ POINT_STATES = (PENDING, RUNNING, DONE, FAILED, STOPPED)
 
 # Room for "-NN-<domain>" after the sweep name in a point's run name.
 SWEEP_NAME_MAX_LEN = NAME_MAX_LEN - 16
-DEFAULT_METRIC = "test_acc"
+DEFAULT_METRIC = "best_val_loss"  # ranking never selects on the test set
 
 
 class SweepError(RunStoreError):
@@ -321,9 +321,11 @@ def _slug(text: str) -> str:
 
 
 def generate_sweep_name(label: str = "sweep", now: float | None = None) -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    prefix = _slug(label)[: SWEEP_NAME_MAX_LEN - len(stamp) - 6]
-    return f"{prefix}-{stamp}-{secrets.token_hex(2)}"
+    """`sweep-1201-2044-6a7d`: its points' runs (`…-01`) stay short in 80-column tables."""
+    from nsm.runs.names import fresh_stem
+
+    stem = fresh_stem(now)
+    return f"{_slug(label)[: SWEEP_NAME_MAX_LEN - len(stem) - 1]}-{stem}"
 
 
 def validate_sweep_name(name: str) -> str:

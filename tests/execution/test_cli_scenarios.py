@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,11 @@ def cli(runs: Path, *args: str, timeout: float = 300) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def unstamped(line: str) -> str:
+    """A progress line without its "+1m05s " clock stamp."""
+    return re.sub(r"^\+\S+ ", "", line)
 
 
 def test_two_concurrent_resumes_of_one_run_one_is_refused_and_the_log_stays_one_sequence(tmp_path: Path) -> None:
@@ -50,7 +56,7 @@ def test_attach_headless_follows_a_local_run_to_its_end_and_ctrl_c_leaves_it_alo
     follower = cli(runs, "attach", "watched", "--headless")
     out, err = follower.communicate(timeout=240)
     assert follower.returncode == 0, err
-    lines = out.splitlines()
+    lines = [unstamped(line) for line in out.splitlines()]
     assert any(line.startswith("run started: watched") for line in lines), out
     assert sum(line.startswith("epoch ") and ": loss" in line for line in lines) == 6
     assert sum(": val loss" in line for line in lines) == 6
@@ -62,7 +68,8 @@ def test_attach_headless_follows_a_local_run_to_its_end_and_ctrl_c_leaves_it_alo
     LocalProcessBackend().start(again)
     wait_for_event(again, lambda e: e["type"] == "progress")
     viewer = cli(runs, "attach", "left-alone", "--headless")
-    assert viewer.stdout.readline().startswith("run started: left-alone")  # following: its history is shown
+    first = [unstamped(viewer.stdout.readline()) for _ in range(2)]  # the clock's note, then the history
+    assert first[1].startswith("run started: left-alone"), first  # following: its history is shown
     viewer.send_signal(2)
     out, err = viewer.communicate(timeout=60)
     assert viewer.returncode == 0 and "it goes on" in out, (out, err)

@@ -45,11 +45,15 @@ def test_non_text_is_refused() -> None:
         validate_run_name(None)
 
 
-def test_generated_names_are_valid_sortable_and_distinct() -> None:
+def test_generated_names_are_short_valid_and_distinct() -> None:
     early = generate_run_name("planning", now=1_800_000_000)
-    late = generate_run_name("planning", now=1_800_000_001)
-    assert re.fullmatch(r"planning-\d{8}-\d{6}-[0-9a-f]{4}", early)
-    assert early < late
+    late = generate_run_name("planning", now=1_800_000_000 + 120)
+    assert re.fullmatch(r"\d{4}-\d{4}-[0-9a-f]{4}", early) and len(early) == 14
+    assert "planning" not in early  # the ref is planning/<name>: the domain is not repeated
+    assert early[:9] < late[:9]
     assert len({generate_run_name("kg", now=1_800_000_000) for _ in range(50)}) > 40
-    assert validate_run_name(generate_run_name("."))
-    assert len(generate_run_name("d" * 100)) <= 64
+    assert validate_run_name(generate_run_name())
+
+
+def test_long_names_of_older_runs_stay_valid() -> None:
+    assert validate_run_name("planning-20261201-204454-6a7d") == "planning-20261201-204454-6a7d"

@@ -46,8 +46,8 @@ def test_a_headless_2x2_sweep_prints_the_results_with_the_best_point(runs: Path,
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert out["status"] == "finished" and out["counts"]["done"] == 4
     assert out["knobs"] == ["lr", "cycle_weight"]  # the one-value axes are fixed knobs, not columns
-    accs = [r["test_acc"] for r in out["results"]]
-    assert accs == sorted(accs, reverse=True)
+    ranked = [(r["best_val_loss"], -r["best_val_acc"]) for r in out["results"]]
+    assert ranked == sorted(ranked)  # by val loss, ties by val acc; never by test acc
     assert out["results"][0]["best"] and out["best"]["number"] == out["results"][0]["number"]
     config = RunStore(runs).get(out["best"]["run"]).run_config()
     assert (config.hidden, config.threads, config.epochs, config.backend) == (16, 1, 2, "inprocess")
@@ -55,8 +55,8 @@ def test_a_headless_2x2_sweep_prints_the_results_with_the_best_point(runs: Path,
     assert sweep(runs, "show", "cli", "--metric", "best_val_loss") == 0
     shown = capsys.readouterr().out
     assert "sweep cli (sweep): finished: 4 done" in shown
-    assert "results sorted by best val loss (lower is better)" in shown
-    table = shown.split("lower is better)\n", 1)[1].splitlines()
+    assert "results ranked by best val loss (lower is better; ties: best val acc)" in shown
+    table = shown.split("ties: best val acc)\n", 1)[1].splitlines()
     assert table[1].startswith("*")  # the first row under the header is the best, marked
     assert "best: point" in shown
     assert sweep(runs, "list") == 0
@@ -125,8 +125,11 @@ def test_bad_input_gets_one_clear_message(runs: Path, argv: list[str], expected:
     "argv, expected",
     [
         (["--domain", "plan", "--grid", "lr=1e-3"], "DOMAIN must be one of causal, planning, kg, a comma list of them, or all"),
-        (["--domain", "planning", "--grid", "lr=1e-3", "--metric", "f1"], "unknown metric 'f1'; choose one of test_acc"),
+        (["--domain", "planning", "--grid", "lr=1e-3", "--metric", "f1"], "unknown metric 'f1'; choose one of best_val_loss, best_val_acc"),
+        (["--domain", "planning", "--grid", "lr=1e-3", "--metric", "test_acc"], "choosing the best point by a test metric selects on the test set"),
         (["--domain", "planning", "--grid", "lr=1e-3", "--epochs", "0"], "EPOCHS must be an integer from 1 to 10000"),
+        (["--domain", "planning", "--grid", "lr=1e-3", "--parallel", "0"], "argument --parallel: must be a whole number >= 1 or auto (got '0')"),
+        (["resume", "some-sweep", "--parallel", "many"], "argument --parallel: must be a whole number >= 1 or auto (got 'many')"),
     ],
 )
 def test_bad_flag_values_exit_2_naming_the_flag(runs: Path, argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,3 +153,9 @@ def test_stop_asks_a_running_sweep_through_its_folder(runs: Path, capsys: pytest
         sweep(runs, "stop", "live", "--wait", "0.3")
     with pytest.raises(CliError, match="already running"):
         sweep(runs, "resume", "live")
+
+
+def test_parallel_is_refused_for_a_modal_sweep_before_anything_is_written(runs: Path) -> None:
+    with pytest.raises(CliError, match=r"--parallel packs points on this machine; a Modal sweep takes --max-parallel N"):
+        sweep(runs, "--domain", "planning", "--grid", "lr=1e-3,3e-4", "--backend", "modal", "--parallel", "2")
+    assert not (runs / ".sweeps").exists() and not (runs / "planning").exists()

@@ -75,36 +75,48 @@ def test_a_deleted_point_run_is_pending_again_unless_it_had_finished(store: RunS
     assert [(p.state, p.missing) for p in snap.points] == [(DONE, True), (PENDING, True)]
 
 
-def test_results_sorted_by_the_chosen_metric_with_the_best_finished_point_marked(store: RunStore) -> None:
+def test_results_rank_by_validation_never_by_test_with_the_best_finished_point_marked(store: RunStore) -> None:
     sweep = grid_sweep(store, ["seed=1,2,3,4,5"])
     runs = [sweep.run_of(p) for p in sweep.load().points]
     finished_run(runs[0], val_loss=0.50, val_acc=0.80, test_acc=0.70, test_loss=0.55)
-    finished_run(runs[1], val_loss=0.40, val_acc=0.70, test_acc=0.90, test_loss=0.35)
-    finished_run(runs[2], val_loss=0.60, val_acc=0.90, test_acc=0.90, test_loss=0.30)
+    finished_run(runs[1], val_loss=0.40, val_acc=0.70, test_acc=0.60, test_loss=0.65)
+    finished_run(runs[2], val_loss=0.60, val_acc=0.90, test_acc=0.99, test_loss=0.10)
     # Point 4 is still running with the lowest val loss so far: provisional, never "best".
     log_events(runs[3], [started(), *epoch(1, 0.10, 0.95)])
     runs[3].write_process_info(os.getpid(), backend="process", command="x")
     snap = snapshot(sweep)
 
-    rows = result_rows(snap, "test_acc")
-    assert [r.number for r in rows] == [2, 3, 1, 4, 5]  # a tie keeps queue order; no value goes last
-    assert [r.number for r in rows if r.best] == [2]
-    rows = result_rows(snap, "test_loss")
-    assert [r.number for r in rows][:3] == [3, 2, 1] and rows[0].best
-    rows = result_rows(snap, "best_val_loss")
-    assert [r.number for r in rows][:4] == [4, 2, 1, 3]
-    assert [r.number for r in rows if r.best] == [2]
+    rows = result_rows(snap)  # the default: best val loss, lower first
+    assert [r.number for r in rows] == [4, 2, 1, 3, 5]  # no value goes last
+    assert [r.number for r in rows if r.best] == [2]  # not point 3, whose test acc is highest
     assert rows[0].state == RUNNING and not rows[0].best
     assert [r.number for r in result_rows(snap, "best_val_acc") if r.best] == [3]
     assert rows[1].values == {"seed": 2} and rows[1].epochs == 3
+    # A sweep saved with the old default ("test_acc") is ranked by val loss.
+    assert [r.number for r in result_rows(snap, "test_acc")] == [4, 2, 1, 3, 5]
+
+
+def test_a_val_loss_tie_is_broken_by_val_accuracy_then_queue_order(store: RunStore) -> None:
+    sweep = grid_sweep(store, ["seed=1,2,3,4"])
+    runs = [sweep.run_of(p) for p in sweep.load().points]
+    finished_run(runs[0], val_loss=0.40, val_acc=0.70, test_acc=0.9, test_loss=0.3)
+    finished_run(runs[1], val_loss=0.40, val_acc=0.85, test_acc=0.5, test_loss=0.9)
+    finished_run(runs[2], val_loss=0.40, val_acc=0.70, test_acc=0.9, test_loss=0.3)
+    finished_run(runs[3], val_loss=0.45, val_acc=0.99, test_acc=0.9, test_loss=0.3)
+    rows = result_rows(snapshot(sweep), "best_val_loss")
+    assert [r.number for r in rows] == [2, 1, 3, 4] and rows[0].best
+    rows = result_rows(snapshot(sweep), "best_val_acc")
+    assert [r.number for r in rows] == [4, 2, 1, 3]
 
 
 def test_no_best_before_a_point_finishes(store: RunStore) -> None:
     snap = snapshot(grid_sweep(store))
-    assert not any(r.best for r in result_rows(snap, "test_acc"))
+    assert not any(r.best for r in result_rows(snap))
 
 
 def test_metric_names() -> None:
-    assert check_metric("Test-Acc") == "test_acc"
-    with pytest.raises(ValueError, match="choose one of test_acc, test_loss, best_val_acc, best_val_loss"):
+    assert check_metric("Best-Val-Acc") == "best_val_acc"
+    with pytest.raises(ValueError, match="unknown metric 'f1'; choose one of best_val_loss, best_val_acc"):
         check_metric("f1")
+    with pytest.raises(ValueError, match="selects on the test set; choose one of best_val_loss, best_val_acc"):
+        check_metric("test_acc")

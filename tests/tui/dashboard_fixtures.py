@@ -56,6 +56,7 @@ def run_events(
     outcome: str | None = "finished",
     gpu: bool = False,
     oom_batch: int | None = None,
+    reason: str = "completed",
 ) -> list[tuple[str, dict[str, Any]]]:
     """An engine-shaped event sequence with smooth, fixed curves."""
     steps = max(1, math.ceil(int(config.num_graphs * 0.7) / config.batch_size))
@@ -110,7 +111,7 @@ def run_events(
         out.append((
             "finished",
             {
-                "reason": "completed", "epochs_done": epochs_done, "best_epoch": best_epoch, "best_val_loss": best,
+                "reason": reason, "epochs_done": epochs_done, "best_epoch": best_epoch, "best_val_loss": best,
                 "test": {"acc": 0.861, "loss": 0.352}, "total_time_s": 6.0 * epochs_done + 4,
             },
         ))  # fmt: skip
@@ -147,6 +148,7 @@ def write_run(
     outcome: str | None = "finished",
     gpu: bool = False,
     oom_batch: int | None = None,
+    reason: str = "completed",  # of a finished run: "early_stopped" for one that patience ended
     extra_lines: list[bytes] = (),  # type: ignore[assignment]
     files: tuple[str, ...] = (),
 ) -> Run:
@@ -155,7 +157,7 @@ def write_run(
     path = Path(root) / config.domain / name
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config.to_dict()))
-    events = run_events(name=name, config=config, epochs_done=epochs_done, outcome=outcome, gpu=gpu, oom_batch=oom_batch)
+    events = run_events(name=name, config=config, epochs_done=epochs_done, outcome=outcome, gpu=gpu, oom_batch=oom_batch, reason=reason)
     data = b"".join(encode_event(make_event(i, kind, t=T0 + i * 0.5, **payload)) for i, (kind, payload) in enumerate(events))
     data += b"".join(extra_lines)
     (path / "events.jsonl").write_bytes(data)

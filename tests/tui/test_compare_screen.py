@@ -53,8 +53,9 @@ async def test_all_domains_comparison_table_bars_and_a_missing_domain(store: Run
         assert set(rows) == {"causal:causal-one", "planning:plan-lowloss", "kg:(no run)"}
         assert rows["kg:(no run)"][3] == "missing" and rows["kg:(no run)"][4] == "-"
         expected = collect_metrics(store.get("plan-lowloss"))
-        assert rows["planning:plan-lowloss"][4] == f"{expected.test_acc:.4f}"
-        assert rows["planning:plan-lowloss"][6] == f"{expected.best_val_loss:.4f}"
+        assert rows["planning:plan-lowloss"][4] == "nsm"  # the MODEL column
+        assert rows["planning:plan-lowloss"][5] == f"{expected.test_acc:.4f}"
+        assert rows["planning:plan-lowloss"][7] == f"{expected.best_val_loss:.4f}"
         assert "missing: kg (no run)" in widget_text(screen.query_one("#compare-status"))
         assert "by best val loss" in widget_text(screen.query_one("#compare-status"))
         # Settings that differ between the two picked runs (domain, lr, eval_every); the same ones are left out.

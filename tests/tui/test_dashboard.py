@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 from dashboard_fixtures import StepGate, dashboard, make_app, screen_text, settle_charts, start_tiny_run, tiny_config, write_run
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, Static
 
 from nsm.runs import Run, RunStore
 from nsm.runs.process import this_host
+from tui.commands import titles as command_titles
 from tui.dialogs.attach_picker import AttachPicker
 from tui.dialogs.confirm_stop import ConfirmStopDialog
 from tui.dialogs.oom_restart import OomRestartDialog
@@ -27,6 +28,10 @@ from tui.run_controller import RunController
 from tui.widgets.gpu import GpuPanel
 from tui.widgets.run_panels import MetricsPanel, ProgressPanel
 
+
+
+def toasts(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [str(n.message) for n in app._notifications]  # noqa: SLF001
 
 
 def text_of(widget: Static) -> str:
@@ -166,7 +171,7 @@ async def test_quit_with_an_in_process_run_asks_and_cannot_leave_it_running(tmp_
         dialog = app.screen
         assert isinstance(dialog, QuitDialog)
         buttons = {str(b.label): b for b in dialog.query(Button)}
-        leave = next(b for label, b in buttons.items() if label.startswith("Leave"))
+        leave = next(b for label, b in buttons.items() if label.lstrip(" ▶").startswith("Leave"))
         assert leave.disabled
         assert "cannot be left running" in screen_text(app)
         await pilot.press("l")  # the disabled choice does nothing
@@ -404,7 +409,7 @@ async def test_an_oom_failure_offers_a_restart_with_the_suggested_batch_size(tmp
 # ------------------------------------------------------------------ config
 
 
-async def test_an_invalid_field_shows_its_message_and_disables_start(tmp_path: Path) -> None:
+async def test_an_invalid_field_shows_its_message_and_start_names_and_focuses_it(tmp_path: Path) -> None:
     app = make_app(tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         dash = dashboard(app)
@@ -416,19 +421,32 @@ async def test_an_invalid_field_shows_its_message_and_disables_start(tmp_path: P
         await pilot.pause()
         problem = dash.query_one("#problem-epochs", Static)
         assert problem.display and "EPOCHS must be an integer from 1 to 10000 (got 0)" in text_of(problem)
-        assert dash.query_one("#start", Button).disabled
-        assert dash.check_action("start", ()) is None  # shown, greyed out
 
-        dash.query_one("#field-domain", Select).focus()
-        await pilot.press("s")
+        # The Start button (enter) names the field, says what it allows and goes there.
+        start = dash.query_one("#start", Button)
+        start.focus()
+        await pilot.press("enter")
         await pilot.pause()
+        assert app.focused is epochs
+        assert any(n.startswith("cannot start: EPOCHS must be an integer from 1 to 10000") for n in toasts(app))
         assert RunStore(tmp_path / "runs").list_runs() == []
 
-        epochs.focus()
+        # So does s, from outside the form (escape leaves it: the panel itself has the focus).
+        await pilot.press("escape")
+        assert app.focused is dash.config_panel
+        app.clear_notifications()
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.focused is epochs and any("EPOCHS" in n for n in toasts(app))
+        assert RunStore(tmp_path / "runs").list_runs() == []
+
         await pilot.press("backspace", "1", "2")
         await pilot.pause()
         assert not problem.display
-        assert dash.check_action("start", ()) is True and not dash.query_one("#start", Button).disabled
+        assert dash.check_action("start", ()) is False  # a form control has the focus: s is not a key here
+        dash.config_panel.focus()
+        await pilot.pause()
+        assert dash.check_action("start", ()) is True
 
 
 async def test_cross_field_rules_show_beside_the_field(tmp_path: Path) -> None:
@@ -439,7 +457,7 @@ async def test_cross_field_rules_show_beside_the_field(tmp_path: Path) -> None:
         dash.query_one("#field-batch_size", Input).value = "64"
         await pilot.pause()
         assert "at most the training split size (42 graphs" in text_of(dash.query_one("#problem-batch_size", Static))
-        assert dash.check_action("start", ()) is None
+        assert dash.config_panel.first_problem()[0] == "batch_size"
 
 
 async def test_presets_fill_the_form_and_the_last_config_is_remembered(tmp_path: Path) -> None:
@@ -501,11 +519,11 @@ async def test_every_dashboard_key_is_in_the_footer_and_the_palette(tmp_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         footer = screen_text(app).splitlines()[-1]
-        for key in ("s Start", "r Resume", "a Attach", "c Config", "l Log", "] charts", "^q Quit", "F1-F5"):
+        for key in ("s Start", "r Resume", "a Attach", "c Config", "l Log", "] charts", "^q Quit", "F1-F6"):
             assert key in footer, (key, footer)
-        titles = {c.title for c in app.get_system_commands(app.screen)}
-        for title in ("Start run", "Stop run", "Resume run", "Attach to a run", "Toggle log scale", "Quit", "Screen: Runs"):
-            assert title in titles
+        titles = {c.title for c in app.get_system_commands(app.screen)} | set(command_titles(app))
+        for title in ("Dashboard: Start (s)", "Dashboard: Stop (x)", "Dashboard: Resume (r)", "Dashboard: Attach (a)", "Dashboard: Log (l)", "Dashboard: Save config (^s)", "Quit", "Screen: Runs"):
+            assert title in titles, sorted(titles)
 
 
 # ------------------------------------------------------- detached process runs

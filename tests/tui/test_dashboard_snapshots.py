@@ -38,6 +38,14 @@ def test_dashboard_monitor_160x48(snap_compare) -> None:  # type: ignore[no-unty
     assert snap_compare(_apps().build_monitor_app(), terminal_size=(160, 48), run_before=_settled)
 
 
+def test_dashboard_monitoring_a_failed_run_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_apps().build_failed_app(), terminal_size=(80, 24), run_before=_settled)
+
+
+def test_dashboard_monitoring_an_early_stopped_run_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_apps().build_early_stopped_app(), terminal_size=(80, 24), run_before=_settled)
+
+
 def test_dashboard_config_with_an_invalid_field_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def type_bad_epochs(pilot) -> None:  # type: ignore[no-untyped-def]
         from textual.widgets import Input

@@ -180,10 +180,26 @@ async def test_this_machines_real_nvml_path_reads_the_same_way() -> None:
 
 
 async def test_before_the_first_sample_the_panel_waits_calmly() -> None:
-    app = PanelApp()
-    async with app.run_test(size=(80, 8)) as pilot:
-        lines = await show(pilot, app.query_one(GpuPanel), None)
-    assert lines == ["GPU: no readings yet"]
+    from tui import local_gpu
+
+    before = local_gpu.known()
+    try:
+        local_gpu.set_answer(local_gpu.LocalGpu(True, ""))  # a machine with a GPU: wait for the run's readings
+        app = PanelApp()
+        async with app.run_test(size=(80, 8)) as pilot:
+            lines = await show(pilot, app.query_one(GpuPanel), None)
+        assert lines == ["GPU: no readings yet"]
+
+        local_gpu.set_answer(local_gpu.LocalGpu(False, "no NVIDIA driver"))  # none here: say so, as F5 does
+        app = PanelApp()
+        async with app.run_test(size=(80, 8)) as pilot:
+            panel = app.query_one(GpuPanel)
+            assert await show(pilot, panel, None) == ["GPU: n/a (no NVIDIA driver)"]
+            panel.set_remote(True)  # a Modal run: only its own samples can tell
+            await pilot.pause()
+            assert panel_lines(panel) == ["GPU: no readings yet"]
+    finally:
+        local_gpu.set_answer(before)
 
 
 async def test_several_devices_show_the_one_the_run_uses(sample_from) -> None:

@@ -76,14 +76,15 @@ def tiny_sweep(store: RunStore, specs: tuple[str, ...] = ("lr=1e-3,3e-3", "cycle
     return create_sweep(store, point_configs({**TINY, "backend": "inprocess"}, grid_points(axes)), name=name, axes=axes)
 
 
-def expected_best(store: RunStore, sweep: Any, key: str, higher: bool) -> int:
-    """The best point computed from the runs' own final_results.json (ties: the earlier point)."""
-    values = {}
+def expected_best(store: RunStore, sweep: Any, key: str) -> int:
+    """The best point computed from the runs' own logs: lowest best val loss (ties: higher
+    val acc), or highest best val acc (ties: lower val loss); then the earlier point."""
+    ranked = []
     for i, point in enumerate(sweep.load().points, start=1):
-        results = json.loads((store.root / point.run / "final_results.json").read_text())
-        values[i] = results["test"][key]
-    top = (max if higher else min)(values.values())
-    return min(n for n, v in values.items() if v == top)
+        state = store.get(point.run).state()
+        loss, acc = state.best_val_loss, state.best_val_acc
+        ranked.append(((loss, -acc) if key == "best_val_loss" else (-acc, loss), i))
+    return min(ranked)[1]
 
 
 def assert_best_highlighted(screen: SweepScreen, number: int) -> None:
@@ -124,14 +125,15 @@ async def test_a_2x2_grid_defined_in_the_form_runs_to_completion_with_the_best_h
 
         await pilot.press("3")
         assert screen.query_one("#tabs").active == "results-tab"
-        assert_best_highlighted(screen, expected_best(store, sweep, "acc", higher=True))
-        accs = [float(a) for a in column(screen, "#results", "test acc")]
-        assert accs == sorted(accs, reverse=True)
-        await pilot.press("m")  # sort by test loss instead: lower is better
         assert static_text(screen, "#metric-note").startswith("lower is better")
-        assert_best_highlighted(screen, expected_best(store, sweep, "loss", higher=False))
-        losses = [float(a) for a in column(screen, "#results", "test loss")]
+        assert_best_highlighted(screen, expected_best(store, sweep, "best_val_loss"))
+        losses = [float(a) for a in column(screen, "#results", "val loss")]
         assert losses == sorted(losses)
+        await pilot.press("m")  # rank by val accuracy instead: higher is better
+        assert static_text(screen, "#metric-note").startswith("higher is better")
+        assert_best_highlighted(screen, expected_best(store, sweep, "best_val_acc"))
+        accs = [float(a) for a in column(screen, "#results", "val acc")]
+        assert accs == sorted(accs, reverse=True)
         assert sorted(column(screen, "#results", "#")) == ["1", "2", "3", "4"]
 
 
@@ -191,7 +193,7 @@ async def test_stop_in_the_middle_keeps_finished_points_and_resume_completes(tmp
         resumed = [e for e in second.events() if e["type"] == "resumed"]
         assert [(e["checkpoint"], e["epoch"], e["step"]) for e in resumed] == [("checkpoint_epoch_0_step_3.pt", 0, 3)]
         await pilot.press("3")
-        assert_best_highlighted(screen, expected_best(store, sweep, "acc", higher=True))
+        assert_best_highlighted(screen, expected_best(store, sweep, "best_val_loss"))
 
 
 async def test_the_form_names_a_bad_knob_or_value_as_you_type_and_starts_nothing(tmp_path: Path) -> None:
@@ -395,3 +397,21 @@ async def test_a_failed_points_error_shows_as_literal_text(tmp_path: Path) -> No
         detail = static_text(screen, "#queue-detail")
         assert "failed: boom [/x] [link=http://evil]click[/link]" in detail
         assert "\x1b" not in detail and "\x07" not in detail
+
+
+async def test_a_detached_queue_packs_as_many_points_as_the_parallel_setting_says(tmp_path: Path, monkeypatch: Any) -> None:
+    launched: list[dict[str, Any]] = []
+    monkeypatch.setattr("nsm.sweeps.launch.launch_detached_sweep", lambda sweep, **kw: launched.append(kw) or 4242)
+    settings = Settings(tmp_path / "settings.json", {"sweep.mode": "process", "sweep.parallel": 2})
+    settings.values["dashboard.last_config"] = {**TINY, "schema_version": 1}
+    app = create_app(context=AppContext(store=RunStore(tmp_path / "runs"), settings=settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.press(*"lr=1e-3,3e-3,1e-2")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        from nsm.sweeps.packing import usable_cores
+
+        assert launched == [{"parallel": 2, "point_threads": max(1, usable_cores() // 2)}]
+        infos = [n.message for n in app._notifications if "runs in the background (pid 4242)" in n.message]
+        assert len(infos) == 1 and "parallel: 2 point(s) at once" in infos[0] and "(as asked)" in infos[0]

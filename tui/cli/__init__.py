@@ -15,8 +15,11 @@ from typing import Sequence
 from nsm.config import DOMAINS, FIELDS
 from nsm.text import plain
 from nsm.runs.errors import RunStoreError
+from tui import package_version
 from tui.cli.flags import TRAIN_KNOBS, Parser, add_knob_flags, add_runs_dir, knob_type
+from tui.cli.config_files import add_config_flag, add_config_parser
 from tui.cli.console import CliError
+from tui.cli.records import add_format_flag
 
 __all__ = ["PROG", "TRAIN_KNOBS", "Parser", "add_knob_flags", "add_runs_dir", "build_parser", "main"]
 
@@ -28,22 +31,25 @@ def build_parser() -> Parser:
         prog=PROG,
         description="A terminal cockpit for training NSM models. With no command, opens the dashboard.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     add_runs_dir(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("train", help="train a run (attached, or --detach to run in the background)")
     p.add_argument(
         "--domain",
-        required=True,
+        default=None,
         type=_domain_or_all,
         metavar="{" + ",".join(DOMAINS) + ",all}",
-        help="reasoning domain; 'all' trains the three",
+        help="reasoning domain; 'all' trains the three (required unless the --config file sets domain)",
     )
+    add_config_flag(p)
     add_knob_flags(p, TRAIN_KNOBS)
     p.add_argument("--name", default=None, help="run name (default: generated)")
     p.add_argument("--detach", action="store_true", help="start in the background and return at once")
-    p.add_argument("--backend", choices=("local", "modal"), default="local", help="where to train (default: local)")
+    p.add_argument(
+        "--backend", choices=("local", "modal"), default=None, help="where to train (default: local, or modal when the --config file says so)"
+    )
     p.add_argument("--gpu", default=None, help="Modal GPU type, e.g. A100-40GB, H100 (modal backend)")
     p.add_argument("--json", action="store_true", help="print the final results as JSON")
     add_runs_dir(p)
@@ -76,7 +82,8 @@ def build_parser() -> Parser:
     q = rsub.add_parser("list", help="runs per domain with status")
     q.add_argument("--domain", choices=DOMAINS, default=None)
     q.add_argument("--remote", action="store_true", help="list the runs and checkpoints on the Modal volume nsm-checkpoints")
-    q.add_argument("--json", action="store_true")
+    add_format_flag(q)
+    q.add_argument("--json", action="store_true", help="the same as --format json")
     add_runs_dir(q)
     q = rsub.add_parser("download", help="copy a Modal run and its checkpoints from the volume into the local store")
     q.add_argument("run", metavar="RUN")
@@ -112,23 +119,29 @@ def build_parser() -> Parser:
     p = sub.add_parser("compare", help="compare runs: the best of each domain, or the runs named")
     p.add_argument("runs", metavar="RUN", nargs="*", help="runs to compare (default: the best run per domain)")
     p.add_argument("--by", choices=("val_loss", "test_acc"), default="val_loss", help="how the best run of a domain is picked")
-    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    add_format_flag(
+        p, extra=("md",), help_text="table (default), csv or json (one row per run: metrics and every knob), md (a report file in --out)"
+    )
     p.add_argument("--out", default=None, metavar="DIR", help="folder for md (default: <runs dir>/reports)")
     add_runs_dir(p)
 
     p = sub.add_parser("data", help="dataset commands")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser, required=True)
-    q = dsub.add_parser("stats", help="dataset statistics and both baselines")
+    q = dsub.add_parser("stats", help="dataset statistics and the baseline probes")
     q.add_argument("--domain", required=True, choices=DOMAINS)
     q.add_argument("--num-graphs", dest="num_graphs", type=knob_type("num_graphs"), default=FIELDS["num_graphs"].default, metavar="N")
     q.add_argument("--seed", type=knob_type("seed"), default=FIELDS["seed"].default, metavar="S")
     q.add_argument("--json", action="store_true")
+    from tui.cli.sample import add_sample_parser
+
+    add_sample_parser(dsub)
 
     p = sub.add_parser("model", help="model commands")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", parser_class=Parser, required=True)
     q = msub.add_parser("summary", help="per-module parameter counts")
     q.add_argument("--domain", required=True, choices=DOMAINS)
     q.add_argument("--hidden", type=knob_type("hidden"), default=FIELDS["hidden"].default, metavar="H")
+    q.add_argument("--model", type=knob_type("model"), default=FIELDS["model"].default, metavar="|".join(FIELDS["model"].choices or ()))
     q.add_argument("--json", action="store_true")
 
     p = sub.add_parser("attach", help="open the dashboard following a run (default: the latest)")
@@ -138,8 +151,11 @@ def build_parser() -> Parser:
     add_runs_dir(p)
 
     from tui.cli.sweeps import add_sweep_parser
+    from tui.cli.top import add_top_parser
 
     add_sweep_parser(sub)
+    add_top_parser(sub)
+    add_config_parser(sub)
     return parser
 
 
@@ -148,15 +164,6 @@ def _domain_or_all(raw: str) -> str:
     if value == "all" or value in DOMAINS:
         return value
     raise argparse.ArgumentTypeError(f"DOMAIN must be one of {', '.join(DOMAINS)} or all (got {raw!r})")
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("nsm-tui")
-    except Exception:
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,8 +241,20 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from tui.cli.sweeps import cmd_sweep
 
         return cmd_sweep(args)
+    if command == "config":
+        from tui.cli.config_files import cmd_config
+
+        return cmd_config(args)
     if command == "data":
+        if args.data_command == "sample":
+            from tui.cli.sample import cmd_data_sample
+
+            return cmd_data_sample(args)
         return info.cmd_data_stats(args)
+    if command == "top":
+        from tui.cli.top import cmd_top
+
+        return cmd_top(args)
     if command == "model":
         return info.cmd_model_summary(args)
     parser.print_help()

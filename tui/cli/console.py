@@ -7,6 +7,7 @@ import sys
 from typing import Any, Sequence
 
 from nsm.text import plain
+from tui.columns import PLAIN, RICH_BOX, Column, fit_columns, terminal_width
 from tui.formatting import fmt
 
 
@@ -26,30 +27,48 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def print_table(title: str | None, columns: Sequence[Any], rows: Sequence[Sequence[Any]], width: int | None = None) -> None:
+    """`columns` are labels, or `tui.columns.Column`s: then the table fits `width` (default: the
+    terminal's, 80 when piped) by dropping the least important columns, never cutting a cell."""
     # Cells, titles and headers can come from a run's files: literal text, never markup.
     cells = [[plain(fmt(c)) for c in row] for row in rows]
-    columns = [plain(c) for c in columns]
     title = plain(title) if title is not None else None
+    fitted = None
+    if any(isinstance(c, Column) for c in columns):
+        specs = [c if isinstance(c, Column) else Column(str(c)) for c in columns]
+        fitted = fit_columns(specs, cells, width or terminal_width(), RICH_BOX if is_tty() else PLAIN)
+        labels = [plain(label) for label in fitted.labels]
+        cells = [fitted.pick(row) for row in cells]
+        rows = [fitted.pick(row) for row in rows]
+    else:
+        labels = [plain(c) for c in columns]
     if is_tty():
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
         table = Table(title=Text(title) if title is not None else None, title_justify="left")
-        for i, col in enumerate(columns):
+        for i, col in enumerate(labels):
             numeric = all(_numeric(r[i]) for r in rows) and rows
-            table.add_column(Text(col), justify="right" if numeric else "left")
+            # Fitted: a cell too wide for the terminal folds onto a second line, never ends in "…".
+            table.add_column(Text(col), justify="right" if numeric else "left", overflow="fold" if fitted else "ellipsis")
         for row in cells:
             table.add_row(*(Text(c) for c in row))
         Console().print(table)
         return
     if title:
-        print(title)
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+        # Fitted: a long title wraps at spaces (a path in it stays whole).
+        print(_wrap(title, width or terminal_width()) if fitted else title)
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(labels)]
+    print("  ".join(c.ljust(w) for c, w in zip(labels, widths)).rstrip())
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
 
 
 def print_kv(title: str | None, items: Sequence[tuple[str, Any]]) -> None:

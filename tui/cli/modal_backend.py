@@ -182,7 +182,7 @@ def _follow_one(client: ModalClient, run: Run, json_out: bool, request: dict[str
     view = ProgressView(run.name, quiet=json_out)
     control = FollowControl()
     follower = RunFollower(run, client, on_event=view.on_event, on_note=view.note, control=control)
-    with _Interrupts(control, view.note), view:
+    with _Interrupts(control, view.stopping), view:  # ctrl+c takes the bars down once
         result = follower.attach_stream(request) if request is not None else follower.follow()
     return _conclude(run, result, json_out, view)
 

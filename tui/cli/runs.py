@@ -8,32 +8,35 @@ from pathlib import Path
 from typing import Any
 
 from nsm.runs import RunStoreError
+from nsm.runs.hardware import config_for_display, gpu_used
 from tui.cli.common import get_run, open_store, size_text as _size, when_text as _when
 from tui.cli.console import CliError, fmt, lit, plain, print_json, print_kv, print_table, say
+from tui.columns import Column
+
+
+# What an 80-column terminal keeps: the run and how it did on validation first; the
+# start time and the test score (which a run is never chosen by) go first; the domain
+# stays, as fresh run names (`1201-2044-6a7d`) no longer repeat it.
+RUNS_LIST_COLUMNS = [
+    Column("domain", priority=87),
+    Column("run", keep=True),
+    Column("status", priority=90),
+    Column("epochs", priority=60, short="ep"),
+    Column("best val acc", priority=80, short="val acc", numeric=True),
+    Column("best val loss", priority=85, short="val loss", numeric=True),
+    Column("test acc", priority=40, short="test", numeric=True),
+    Column("started", priority=30),
+]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args)
+    from tui.cli.records import RUN_COLUMNS, chosen_format, run_rows, write_records
+
+    fmt = chosen_format(args)
     runs = store.list_runs(args.domain)
-    if args.json:
-        print_json(
-            [
-                {
-                    "run": r.name,
-                    "domain": r.domain,
-                    "status": r.status,
-                    "epoch": r.epoch,
-                    "epochs": r.epochs,
-                    "best_val_acc": r.best_val_acc,
-                    "best_val_loss": r.best_val_loss,
-                    "test_acc": r.state.test_acc,
-                    "started": r.started,
-                    "path": str(r.path),
-                    "problem": r.problem,
-                }
-                for r in runs
-            ]
-        )
+    if fmt != "table":
+        write_records(RUN_COLUMNS, run_rows(runs), fmt)
         return 0
     if not runs:
         say(f"no runs in {lit(store.root)}" + (f" for domain {lit(args.domain)}" if args.domain else ""))
@@ -51,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         for r in sorted(runs, key=lambda r: (r.domain, -r.sort_time))
     ]
-    print_table(f"runs in {store.root}", ["domain", "run", "status", "epochs", "best val acc", "best val loss", "test acc", "started"], rows)
+    print_table(f"runs in {store.root}", RUNS_LIST_COLUMNS, rows)
     problems = [r for r in runs if r.problem]
     for r in problems:
         print(plain(f"  ! {r.ref}: {r.problem}"), file=sys.stderr)
@@ -77,6 +80,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "status": run.status(),
                 "state": state.__dict__,
                 "config": config,
+                "gpu": gpu_used(run, config),
                 "checkpoints": [
                     {"file": c.file, "epoch": c.epoch, "step": c.step, "kind": c.kind, "size": c.size, "mtime": c.mtime, "metrics": c.metrics}
                     for c in checkpoints
@@ -99,9 +103,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             ("ended", _when(state.finished)),
             ("error", state.error),
             ("disk", _size(run.disk_size())),
+            ("GPU", gpu_used(run, config) or "none (CPU)"),
+            ("torch threads", state.threads),  # of the latest attempt: another count gives other numbers
         ],
     )
-    print_kv("config", sorted((k, v) for k, v in config.items()))
+    print_kv("config", sorted((k, v) for k, v in config_for_display(config).items()))
     if checkpoints:
         print_table(
             "checkpoints",

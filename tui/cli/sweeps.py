@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from nsm.config import DOMAINS, FIELDS, RunConfig
 from nsm.runs import RunStore
 from nsm.sweeps import (
+    DEFAULT_RANKING,
     DONE,
     FAILED,
     METRICS,
@@ -35,10 +36,13 @@ from nsm.sweeps import (
     load_config_list,
     parse_axes,
     point_configs,
+    ranking_metric,
     result_rows,
     snapshot,
 )
-from tui.cli.console import CliError, fmt, is_tty, lit, plain, print_json, print_table, say
+from tui.cli import console
+from tui.cli.console import CliError, fmt, lit, plain, print_json, print_table, say
+from tui.columns import RICH_BOX, Column, fit_columns, knob_column, terminal_width
 
 # ------------------------------------------------------------------ parser
 # The lead calls add_sweep_parser(sub) from tui/cli.py:build_parser and
@@ -75,13 +79,15 @@ def add_sweep_parser(sub: Any) -> None:
         "one value fixes a knob, also hidden ones such as hidden=64)",
     )
     p.add_argument("--configs", default=None, metavar="FILE", help='a JSON list of configs instead of a grid, e.g. [{"lr": 0.001}, {"lr": 0.0003}]')
+    p.add_argument("--config", default=None, metavar="FILE", help="a TOML base config (`nsm-tui config save`); knob flags and the grid override it")
     add_knob_flags(p, TRAIN_KNOBS)
     p.add_argument("--name", default=None, help="sweep name (default: generated); its runs are NAME-01, NAME-02, ...")
     p.add_argument("--detach", action="store_true", help="run the queue in the background and return at once")
-    p.add_argument("--backend", choices=("local", "modal"), default="local", help="local: one point after another; modal: points in parallel on Modal GPUs")
+    p.add_argument("--backend", choices=("local", "modal"), default=None, help="local (default): one point after another; modal: points in parallel on Modal GPUs")
     p.add_argument("--gpu", default=None, help="Modal GPU type, e.g. A100-40GB, H100 (modal backend)")
     p.add_argument("--max-parallel", type=_positive, default=4, metavar="N", help="modal backend: at most N points at once (default 4)")
-    p.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}", help="sort the results by (default test_acc)")
+    _add_parallel_flag(p)
+    p.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}", help="rank the results by (default best_val_loss; ties: the other validation metric)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_runs_dir(p)
 
@@ -90,6 +96,7 @@ def add_sweep_parser(sub: Any) -> None:
     q.add_argument("sweep", metavar="NAME")
     q.add_argument("--detach", action="store_true", help="in the background")
     q.add_argument("--retry-failed", action="store_true", help="also run the failed points again")
+    _add_parallel_flag(q)
     q.add_argument("--json", action="store_true")
     add_runs_dir(q)
     q = actions.add_parser("stop", help="stop a running sweep after a checkpoint of its current point")
@@ -99,11 +106,41 @@ def add_sweep_parser(sub: Any) -> None:
     q = actions.add_parser("show", help="the queue and the results table of a sweep")
     q.add_argument("sweep", metavar="NAME")
     q.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}")
-    q.add_argument("--json", action="store_true")
+    from tui.cli.records import add_format_flag
+
+    add_format_flag(q, help_text="table (default), csv or json: the results table, one row per point (sorted by --metric)")
+    q.add_argument("--json", action="store_true", help="the whole sweep (queue, results, best) as one JSON document")
     add_runs_dir(q)
     q = actions.add_parser("list", help="sweeps and queues with their state")
     q.add_argument("--json", action="store_true")
     add_runs_dir(q)
+
+
+def _add_parallel_flag(p: Any) -> None:
+    p.add_argument(
+        "--parallel", type=_parallel, default=None, metavar="N|auto",
+        help="local sweeps: train N points at once on this machine, each in its own process with its share of the "
+        "CPU threads; auto (default) sizes N from free GPU memory and utilisation, or from the cores",
+    )  # fmt: skip
+
+
+def _parallel(raw: str) -> int | str:
+    from nsm.sweeps.packing import ParallelError, parse_parallel
+
+    try:
+        return parse_parallel(raw)
+    except ParallelError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--parallel ")) from None
+
+
+def _packing(sweep: Sweep, args: argparse.Namespace, retry_failed: bool) -> Any:
+    """How many points at once (`--parallel`, default auto), said in one line."""
+    from nsm.sweeps.packing import AUTO, packing_for
+
+    packing = packing_for(sweep, getattr(args, "parallel", None) or AUTO, retry_failed=retry_failed)
+    if not getattr(args, "json", False):
+        say(lit(packing.line()))
+    return packing
 
 
 def _positive(raw: str) -> int:
@@ -149,12 +186,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]]:
-    """The points the flags describe; CliError naming the flag that is wrong."""
+    """The points the flags describe; CliError naming the flag that is wrong.
+    The base config: the defaults < the --config file < the knob flags; the grid varies it."""
+    from tui.cli.config_files import file_values
+
+    from_file = file_values(args)
+    if from_file.get("backend") == "modal" and getattr(args, "backend", None) is None:
+        args.backend = "modal"
     domains: list[str] | None = args.domain
     try:
         axes = parse_axes(args.grid)
     except GridError as exc:
         raise CliError(f"--grid: {exc}") from None
+    if domains is None and "domain" in from_file and not any(a.knob == "domain" for a in axes):
+        domains = [from_file["domain"]]  # the file's domain, unless --domain or the grid sets it
     if args.configs and axes:
         raise CliError("--configs and --grid both define the points; use one of them")
     if not args.configs and not axes and not (domains and len(domains) > 1):
@@ -171,7 +216,8 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]
         if args.configs:
             raise CliError("--configs with several domains is ambiguous: put the domain in each config instead")
         axes = [Axis("domain", tuple(domains)), *axes]
-    values: dict[str, Any] = {**flagged, "domain": (domains or [FIELDS["domain"].default])[0]}
+    base_file = {k: v for k, v in from_file.items() if k not in ("domain", "backend")}
+    values: dict[str, Any] = {**base_file, **flagged, "domain": (domains or [FIELDS["domain"].default])[0]}
     if getattr(args, "backend", "local") == "modal":
         values["backend"] = "modal"
     else:
@@ -186,17 +232,15 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]
 
 def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
     configs, axes = sweep_configs(args)
+    if getattr(args, "backend", "local") == "modal" and getattr(args, "parallel", None) is not None:
+        raise CliError("--parallel packs points on this machine; a Modal sweep takes --max-parallel N")
     if getattr(args, "backend", "local") == "modal":
-        # No token is a set-up problem: say so before any run is written.
-        from remote.errors import ModalError
-        from tui.cli.modal_backend import _cli_error, make_client
+        # No token, or Modal unreachable: say so before any run is written.
+        from tui.cli.modal_backend import preflight
 
-        try:
-            make_client().check_token()
-        except ModalError as exc:
-            raise _cli_error(exc) from None
+        preflight()
     try:
-        sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or "test_acc")
+        sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or DEFAULT_RANKING)
     except SweepError as exc:
         raise CliError(f"--name: {exc}" if args.name else str(exc)) from None
     shape = " × ".join(f"{a.label} {len(a.values)}" for a in axes if len(a.values) > 1) or ("config list" if args.configs else "one config")
@@ -208,9 +252,10 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
         runs = [store.get(p.run) for p in sweep.load().points]
         modal_args = argparse.Namespace(**{**vars(args), "name": None})
         return train_on_modal(modal_args, [], max_parallel=args.max_parallel, runs=runs)
+    packing = _packing(sweep, args, retry_failed=False)
     if args.detach:
-        return _launch(sweep)
-    return _run_attached(sweep, retry_failed=False, json_out=args.json, metric=args.metric)
+        return _launch(sweep, packing=packing)
+    return _run_attached(sweep, retry_failed=False, json_out=args.json, metric=args.metric, packing=packing)
 
 
 def start_detached_queue(store: RunStore, configs: Sequence[RunConfig], label: str = "queue") -> int:
@@ -225,14 +270,16 @@ def start_detached_queue(store: RunStore, configs: Sequence[RunConfig], label: s
     return _launch(sweep)
 
 
-def _launch(sweep: Sweep, retry_failed: bool = False) -> int:
+def _launch(sweep: Sweep, retry_failed: bool = False, packing: Any = None) -> int:
     from nsm.sweeps.launch import launch_detached_sweep
 
+    n = packing.points if packing is not None else 1
     try:
-        pid = launch_detached_sweep(sweep, retry_failed=retry_failed)
+        pid = launch_detached_sweep(sweep, retry_failed=retry_failed, parallel=n, point_threads=packing.threads if n > 1 else None)
     except SweepBusy as exc:
         raise CliError(str(exc), code=1) from None
-    say(f"running the queue in the background (pid {pid}); the runs train one after another")
+    how = f"{n} at once, each in its own process" if n > 1 else "one after another"
+    say(f"running the queue in the background (pid {pid}); the runs train {how}")
     say(f"  follow it:  nsm-tui sweep show {lit(sweep.name)}   (or F4 in nsm-tui)")
     say(f"  stop it:    nsm-tui sweep stop {lit(sweep.name)}")
     say(f"  resume it:  nsm-tui sweep resume {lit(sweep.name)} --detach")
@@ -240,7 +287,7 @@ def _launch(sweep: Sweep, retry_failed: bool = False) -> int:
     return 0
 
 
-def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: str | None) -> int:
+def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: str | None, packing: Any = None) -> int:
     """Train the points in this process, one line per epoch; ctrl+c stops cooperatively."""
     import warnings
 
@@ -251,17 +298,19 @@ def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: s
         if not json_out:
             print(plain(text), flush=True)
 
-    printer = LinePrinter(sweep, write)
+    printer = LinePrinter(sweep, write, tag_points=packing is not None and packing.points > 1)
     runner = SweepRunner(
-        sweep, mode="attached", backend="inprocess", retry_failed=retry_failed, sinks=[printer.on_event], on_point=printer.on_point
-    )
+        sweep, mode="attached", backend="inprocess", retry_failed=retry_failed, sinks=[printer.on_event], on_point=printer.on_point,
+        parallel=packing.points if packing is not None else 1, point_threads=packing.threads if packing is not None else None,
+    )  # fmt: skip
     stops = {"n": 0}
 
     def on_signal(signum: int, _frame: object) -> None:
         stops["n"] += 1
         runner.request_stop(f"received {signal.Signals(signum).name}")
         if stops["n"] == 1:
-            write("stopping after a checkpoint of the current point; finished points are kept (ctrl+c again does not kill it)")
+            which = "running points" if runner.parallel > 1 else "current point"
+            write(f"stopping after a checkpoint of the {which}; finished points are kept (ctrl+c again does not kill it)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -272,7 +321,7 @@ def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: s
         for s, h in previous.items():
             signal.signal(s, h)
     snap = snapshot(sweep)
-    chosen = metric or snap.data.metric
+    chosen = metric or ranking_metric(snap.data.metric)
     if json_out:
         print_json(sweep_json(snap, chosen))
     else:
@@ -306,9 +355,10 @@ def _cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
     if not snap.remaining and not (args.retry_failed and failed):
         extra = f"; run the {len(failed)} failed point(s) again with --retry-failed" if failed else ""
         raise CliError(f"nothing to resume: sweep {sweep.name} is {snap.summary()}{extra}", code=1)
+    packing = _packing(sweep, args, retry_failed=args.retry_failed)
     if args.detach:
-        return _launch(sweep, retry_failed=args.retry_failed)
-    return _run_attached(sweep, retry_failed=args.retry_failed, json_out=args.json, metric=None)
+        return _launch(sweep, retry_failed=args.retry_failed, packing=packing)
+    return _run_attached(sweep, retry_failed=args.retry_failed, json_out=args.json, metric=None, packing=packing)
 
 
 def _cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
@@ -317,8 +367,8 @@ def _cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
     if snap.status not in ("running", "stopping"):
         raise CliError(f"sweep {sweep.name} is not running ({snap.summary()}); resume it with `nsm-tui sweep resume {sweep.name}`", code=1)
     request_stop(sweep, snap)
-    current = snap.current
-    say(f"asked sweep [bold]{lit(sweep.name)}[/] to stop" + (f" after a checkpoint of {lit(current.point.run)}" if current else ""))
+    running = ", ".join(v.point.run for v in snap.points if v.state == "running")
+    say(f"asked sweep [bold]{lit(sweep.name)}[/] to stop" + (f" after a checkpoint of {lit(running)}" if running else ""))
     if args.wait is None:
         return 0
     deadline = time.monotonic() + args.wait
@@ -334,9 +384,16 @@ def _cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
 def _cmd_show(args: argparse.Namespace, store: RunStore) -> int:
     sweep = _open(args, store)
     snap = _snap(sweep)
-    metric = args.metric or snap.data.metric
+    metric = args.metric or ranking_metric(snap.data.metric)
+    if args.json and getattr(args, "format", None) not in (None, "table"):
+        raise CliError(f"--json and --format {args.format} ask for two formats; give one")
     if args.json:
         print_json(sweep_json(snap, metric))
+        return 0
+    if getattr(args, "format", None) in ("csv", "json"):
+        from tui.cli.records import sweep_columns, sweep_rows, write_records
+
+        write_records(sweep_columns(knob_columns(snap)), sweep_rows(result_rows(snap, metric), knob_columns(snap)), args.format)
         return 0
     print_queue(snap)
     print_results(snap, metric)
@@ -379,45 +436,66 @@ def knob_columns(snap: SweepSnapshot) -> list[str]:
     return list(snap.data.knobs)
 
 
+def _knob_specs(knobs: list[str]) -> list[Column]:
+    return [knob_column(k, FIELDS[k].label, priority=88) for k in knobs]
+
+
 def print_queue(snap: SweepSnapshot) -> None:
     knobs = knob_columns(snap)
     runner = snap.runner or {}
     who = f", runner pid {runner.get('pid')} ({runner.get('mode')})" if snap.runner_alive and runner.get("pid") else ""
     rows = [
-        [v.number, *(format_value(v.point.values.get(k)) for k in knobs), v.state, v.progress_text(), v.point.run]
+        [v.number, *(format_value(v.point.values.get(k)) for k in knobs), v.state, v.progress_text(), v.point.run_name]
         for v in snap.points
     ]
-    print_table(f"sweep {snap.name} ({snap.data.label}): {snap.summary()}{who}",
-                ["#", *(FIELDS[k].label for k in knobs), "state", "progress", "run"], rows)
+    columns = [Column("#", keep=True), *_knob_specs(knobs), Column("state", priority=90), Column("progress", priority=60, short="prog"), Column("run", keep=True)]
+    print_table(f"sweep {snap.name} ({snap.data.label}): {snap.summary()}{who}", columns, rows)
 
 
 def print_results(snap: SweepSnapshot, metric: str) -> None:
+    """The results, ranked by a validation metric; columns fit the terminal (the test
+    columns, read but never ranked by, are dropped before the validation ones)."""
     knobs = knob_columns(snap)
     rows = result_rows(snap, metric)
-    columns = ["best", "#", *(FIELDS[k].label for k in knobs), "state", "test acc", "test loss", "best val acc", "best val loss", "time s"]
+    columns = [
+        Column("best", keep=True, short=""),
+        Column("#", keep=True),
+        *_knob_specs(knobs),
+        Column("state", priority=70),
+        Column("best val loss", priority=95 if metric == "best_val_loss" else 93, short="val loss", numeric=True),
+        Column("best val acc", priority=95 if metric == "best_val_acc" else 93, short="val acc", numeric=True),
+        Column("test acc", priority=60, short="test", numeric=True),
+        Column("test loss", priority=50, short="t.loss", numeric=True),
+        Column("time s", priority=40, numeric=True),
+    ]
     cells = [
         ["*" if r.best else "", r.number, *(format_value(r.values.get(k)) for k in knobs), r.state,
-         r.test_acc, r.test_loss, r.best_val_acc, r.best_val_loss, None if r.time_s is None else round(r.time_s, 1)]
+         r.best_val_loss, r.best_val_acc, r.test_acc, r.test_loss, None if r.time_s is None else round(r.time_s, 1)]
         for r in rows
-    ]
-    title = f"results sorted by {METRICS[metric].label} ({'higher' if METRICS[metric].higher_is_better else 'lower'} is better)"
-    if is_tty():
+    ]  # fmt: skip
+    spec = METRICS[metric]
+    title = f"results ranked by {spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better; ties: {METRICS[spec.tie_break].label})"
+    if console.is_tty():  # looked up at call time: tests and pipes swap it
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
+        text = [[plain(fmt(c)) for c in row] for row in cells]
+        fitted = fit_columns(columns, text, terminal_width(), RICH_BOX)
         table = Table(title=title, title_justify="left")
-        for col in columns:
-            table.add_column(col, justify="left" if col in ("best", "state") or col in (FIELDS[k].label for k in knobs) else "right")
-        for r, row in zip(rows, cells):
-            table.add_row(*(Text("★" if c == "*" else plain(fmt(c))) for c in row), style="bold green" if r.best else None)
+        for i, label in zip(fitted.indices, fitted.labels):
+            numeric = columns[i].numeric or columns[i].label == "#"
+            table.add_column(label, justify="right" if numeric else "left", overflow="fold")
+        for r, row in zip(rows, text):
+            table.add_row(*(Text("★" if c == "*" else c) for c in fitted.pick(row)), style="bold green" if r.best else None)
         Console().print(table)
     else:
         print_table(title, columns, cells)
     best = next((r for r in rows if r.best), None)
     if best is not None:
         knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
-        say(f"best: point {best.number} ({lit(knobs_text)}) {METRICS[metric].label} {fmt(best.metric(metric))} — run {lit(best.run)}")
+        say(f"best: point {best.number} ({lit(knobs_text)})")
+        say(f"  {spec.label} {fmt(best.metric(metric))}, run {lit(best.run)}")
     elif not any(p.state == DONE for p in snap.points):
         say("no finished point yet")
 

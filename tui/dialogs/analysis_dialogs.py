@@ -1,5 +1,6 @@
 """Dialogs of the analysis screens (runs browser, evaluation, comparison):
-confirm, a read-only info panel, a config diff, export options, run picker.
+a read-only info panel, a config diff, export options, run picker; their yes/no
+questions are the app's one ConfirmDialog (tui/dialogs/confirm.py, re-exported here).
 
 Every dialog works from the keyboard alone (the keys are in its footer
 line) and escape always cancels without changing anything.
@@ -20,6 +21,9 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from nsm.text import plain
+from tui.dialogs.confirm import ConfirmDialog
+
+__all__ = ["ConfirmDialog", "ExportDialog", "InfoDialog", "PickRunsDialog", "config_diff_table", "config_table"]
 
 _DIALOG_CSS = """
 {name} {{
@@ -52,43 +56,6 @@ _DIALOG_CSS = """
     margin-left: 1;
 }}
 """
-
-
-class ConfirmDialog(ModalScreen[bool]):
-    """Yes/no with the consequence spelled out; y confirms, n or escape cancels."""
-
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmDialog")
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n", "answer(False)", "No", show=False),
-        Binding("escape", "answer(False)", "Cancel", show=False),
-    ]
-
-    def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = False):
-        super().__init__()
-        self.title_text = title
-        self.message = message
-        self.confirm_label = confirm_label
-        self.danger = danger
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, id="confirm-message")
-            with Horizontal():
-                yield Button(f"{self.confirm_label} (y)", id="confirm-yes", variant="error" if self.danger else "primary")
-                yield Button("Cancel (n)", id="confirm-no")
-
-    def on_mount(self) -> None:
-        # Focus the safe choice: an enter pressed out of habit cancels.
-        self.query_one("#confirm-no", Button).focus()
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-yes")
 
 
 class InfoDialog(ModalScreen[None]):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from tui.dialogs.base import ChoiceDialog
+from tui.dialogs.confirm import ConfirmDialog
 
 
-class ConfirmStopDialog(ChoiceDialog[bool]):
+class ConfirmStopDialog(ConfirmDialog):
     def __init__(self, run: str, where: str = "") -> None:
         super().__init__(
             "Stop the run?",
             f"{run} stops at the next step{where}, writes a checkpoint and ends as 'interrupted'. "
             "Resume it later with r.",
-            [(True, "Stop run", "y", "error", True), (False, "Keep training", "n", "primary", True)],
-            cancel_value=False,
+            "Stop run",
+            "Keep training",
+            default=False,
+            danger=True,
         )

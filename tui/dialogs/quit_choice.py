@@ -49,4 +49,5 @@ class QuitDialog(ChoiceDialog[str]):
             ],
             cancel_value=CANCEL,
             note=note,
+            default=CANCEL,  # enter out of habit neither stops a run nor leaves one behind
         )

@@ -11,6 +11,7 @@ SCREEN_MODULES = {
     "compare": ("tui.screens.compare", "CompareScreen"),
     "sweep": ("tui.screens.sweep", "SweepScreen"),
     "diagnostics": ("tui.screens.diagnostics", "DiagnosticsScreen"),
+    "overview": ("tui.screens.overview", "OverviewScreen"),
 }
 
 

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
-from textual.screen import Screen
+from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -92,7 +92,7 @@ def fmt_metric(key: str, value: Any) -> str:
     return str(value)
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(AppScreen):
     DEFAULT_CSS = """
     CompareScreen #compare-status {
         height: auto;
@@ -161,7 +161,9 @@ class CompareScreen(Screen[None]):
                     for chart_id, title, _ in BAR_CHARTS:
                         yield PlotextChart(title, id=chart_id, empty_text="no run has this number")
             with TabPane("Val acc (3)", id="cmp-curves"):
-                yield PlotextChart("validation accuracy", id="compare-curves", empty_text="no validation points yet")
+                curves = PlotextChart("validation accuracy", id="compare-curves", empty_text="no validation points yet")
+                curves.integer_x = True  # by epoch
+                yield curves
         yield Footer()
 
     def on_mount(self) -> None:
@@ -286,7 +288,7 @@ class CompareScreen(Screen[None]):
     def _show_metrics(self, c: Comparison, colours: dict[str, str]) -> None:
         table = self.query_one("#compare-metrics", DataTable)
         table.clear(columns=True)
-        table.add_columns(" ", "run", "domain", "status", *(label for _, label in METRIC_COLUMNS))
+        table.add_columns(" ", "run", "domain", "status", "model", *(label for _, label in METRIC_COLUMNS))
         best = self._best_values(c)
         for m in c.runs:
             colour = RICH_COLOURS.get(colours[m.ref], colours[m.ref])
@@ -295,9 +297,9 @@ class CompareScreen(Screen[None]):
                 value = getattr(m, key)
                 style = "bold green" if value is not None and best.get(key) == value and len(c.runs) > 1 else ""
                 cells.append(Text(fmt_metric(key, value), style=style, justify="right"))
-            table.add_row(Text("■", style=colour), Text(m.name, style=colour), Text(plain(m.domain)), Text(plain(m.status)), *cells, key=m.ref)
+            table.add_row(Text("■", style=colour), Text(m.name, style=colour), Text(plain(m.domain)), Text(plain(m.status)), Text(plain(m.model)), *cells, key=m.ref)
         for domain in c.missing:
-            table.add_row("", Text("(no run)", style="dim"), domain, Text("missing", style="yellow"), *(["-"] * len(METRIC_COLUMNS)), key=f"missing:{domain}")
+            table.add_row("", Text("(no run)", style="dim"), domain, Text("missing", style="yellow"), "-", *(["-"] * len(METRIC_COLUMNS)), key=f"missing:{domain}")
 
     @staticmethod
     def _best_values(c: Comparison) -> dict[str, Any]:

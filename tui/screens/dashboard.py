@@ -20,18 +20,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nsm.config import ConfigError, validate_config
-from nsm.execution import resumable_now
+from nsm.execution import MODAL, resumable_now
 from nsm.runs import Run, RunStoreError
 from nsm.runs.names import RunNameError
 from nsm.text import plain
 from tui.dialogs.attach_picker import AttachPicker
+from tui.dialogs.config_file_dialog import ConfigFileDialog
 from tui.dialogs.confirm_stop import ConfirmStopDialog
 from tui.dialogs.oom_restart import OomRestartDialog
 from tui.run_controller import IN_PROCESS, RunController
+from tui.screens.base import AppScreen
 from tui.widgets.config_panel import LAST_CONFIG_KEY, ConfigPanel
 from tui.widgets.gpu import GpuPanel
 from tui.widgets.run_charts import ChartDeck, PagesChanged
@@ -43,9 +44,10 @@ from tui.widgets.status_line import StatusLine
 # charts limit themselves further (≤ 1 Hz each, TUI-NOTES); what the user does redraws at once.
 RENDER_INTERVAL_S = 0.25
 NARROW_WIDTH = 120
+CONFIG_FILE_KEY = "dashboard.config_file"  # the last TOML file saved or loaded: the dialogs' default
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(AppScreen):
     DEFAULT_CSS = """
     DashboardScreen #body {
         height: 1fr;
@@ -112,6 +114,10 @@ class DashboardScreen(Screen[None]):
         Binding("right_square_bracket", "chart_page(1)", "charts", key_display="]", tooltip="next page of charts ([ goes back)"),
         Binding("left_square_bracket", "chart_page(-1)", "charts", key_display="[", show=False),
         Binding("escape", "focus_monitor", "Monitor", show=False),
+        # ctrl keys: they never type into a field, and the footer stays as it is (also in the palette).
+        Binding("ctrl+s", "save_config_file", "Save config", show=False, tooltip="save the config panel to a TOML file"),
+        Binding("ctrl+o", "load_config_file", "Load config", show=False, tooltip="fill the config panel from a TOML file"),
+        Binding("g", "sample_graph", "Sample graph", show=False, tooltip="draw a sample graph of the domain (with the run's checkpoint: pooling, prediction)"),
     ]
 
     def __init__(self, **kwargs: Any):
@@ -147,7 +153,8 @@ class DashboardScreen(Screen[None]):
         config_open = getattr(self.app, "attach_on_start", None) is None
         self.set_class(config_open, "-config-open")
         # First focus straight where it belongs: every focus move restyles the ancestors.
-        self.AUTO_FOCUS = "#field-domain" if config_open else "ChartDeck"
+        # The panel itself, not a field in it: the single-letter keys work at once, tab enters the form.
+        self.AUTO_FOCUS = "#config" if config_open else "ChartDeck"
         yield StatusLine(id="status")
         with Horizontal(id="body"):
             yield ConfigPanel(base=base, last=last if base is not None else None, id="config")
@@ -206,10 +213,7 @@ class DashboardScreen(Screen[None]):
             self.call_after_refresh(self.charts.focus)
 
     def _focus_config(self) -> None:
-        try:
-            self.query_one("#field-domain").focus()
-        except Exception:
-            pass
+        self.config_panel.focus()
 
     @property
     def config_open(self) -> bool:
@@ -256,6 +260,7 @@ class DashboardScreen(Screen[None]):
             self.log_pane.show(live)
             self._feed_gpu(live)
         self._show_failure(state)
+        self.query_one(GpuPanel).set_remote(c.mode == MODAL)
         self.config_panel.set_can_start(not c.in_process_active)
         key = (state, c.stopping, bool(live and live.oom_batch_size()), self.charts.pages, self.config_panel.valid)
         if key != self._state_key:
@@ -323,7 +328,7 @@ class DashboardScreen(Screen[None]):
         self._notice = (text, level)
         self.log_pane.note(text, "error" if level == "error" else "warning" if level == "warning" else "info")
         severity = {"error": "error", "warning": "warning"}.get(level, "information")
-        self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
+        self.notify(text, severity=severity, timeout=6, markup=False)  # type: ignore[arg-type]  # paths, errors: literal text
         self._schedule_render(urgent=True)
 
     def on_run_controller_notice(self, message: RunController.Notice) -> None:
@@ -354,7 +359,7 @@ class DashboardScreen(Screen[None]):
         self.start_run(message.config, message.run_name)
 
     # =============================================================== actions
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_applies(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
         try:
@@ -365,9 +370,8 @@ class DashboardScreen(Screen[None]):
         # Keys that cannot apply now are hidden rather than greyed: an 80-column
         # footer has room for the keys of one moment, not of every moment.
         if action == "start":
-            if c.in_process_active:
-                return False
-            return True if self.config_panel.valid else None
+            # Also while a field is invalid: pressing it names the field and goes there.
+            return not c.in_process_active
         if action == "stop":
             return c.active and not c.stopping
         if action == "resume":
@@ -387,9 +391,8 @@ class DashboardScreen(Screen[None]):
             self.notice("an in-process run is training here: stop it (x) before starting another", "warning")
             return
         if not panel.valid:
-            first = next(iter(panel.errors.values()))
-            self.notice(f"cannot start: {first}", "error")
-            self._set_config_open(True)
+            self.set_class(True, "-config-open")  # not _set_config_open: the focus goes to the field
+            panel.point_at_problem()
             return
         panel.request_start()
 
@@ -560,17 +563,38 @@ class DashboardScreen(Screen[None]):
         self.config_panel.load_config(config)
         return self.start_run(config, None)
 
-    # ================================================================= quit
-    # ======================================================= command palette
-    def palette_commands(self) -> list[tuple[str, str, Any]]:
-        """(title, help, callback) for the command palette; the same actions as the keys."""
-        return [
-            ("Start run", "start a run with the config panel's settings (s)", self.action_start),
-            ("Stop run", "stop the attached run at the next step, with a checkpoint (x)", self.action_stop),
-            ("Resume run", "continue the attached run from its latest checkpoint (r)", self.action_resume),
-            ("Attach to a run", "follow any run in the store (a)", self.action_attach),
-            ("Toggle config panel", "show or hide the run configuration (c)", self.action_toggle_config),
-            ("Toggle log scale", "log y axis on the loss charts (l)", self.action_toggle_log_scale),
-            ("Next charts", "show the next page of charts (])", lambda: self.action_chart_page(1)),
-            ("Restart with smaller batch", "after an out-of-memory failure (b)", self.action_restart_smaller_batch),
-        ]
+    # ========================================================= config files
+    def _config_file_path(self) -> str:
+        value = self.context.settings.get(CONFIG_FILE_KEY)
+        return value if isinstance(value, str) and value else "run.toml"
+
+    def action_sample_graph(self) -> None:
+        from tui.screens.sample_graph import open_sample_graph
+
+        values = self.config_panel.raw_values()
+        open_sample_graph(self.app, values.get("domain"), values.get("seed"), self.controller.run)
+
+    def action_save_config_file(self) -> None:
+        panel = self.config_panel
+
+        def act(path: str) -> str | None:
+            problem = panel.save_to_file(path)
+            if problem is None:
+                self.context.settings.set(CONFIG_FILE_KEY, path)
+                self.notice(f"saved the config to {plain(path)}", "info")
+            return problem
+
+        self.app.push_screen(ConfigFileDialog("Save the run configuration", "save", self._config_file_path(), act))
+
+    def action_load_config_file(self) -> None:
+        panel = self.config_panel
+
+        def act(path: str) -> str | None:
+            problem = panel.load_from_file(path)
+            if problem is None:
+                self.context.settings.set(CONFIG_FILE_KEY, path)
+                self.notice(f"loaded the config from {plain(path)}", "info")
+                self._set_config_open(True)
+            return problem
+
+        self.app.push_screen(ConfigFileDialog("Load a run configuration", "load", self._config_file_path(), act))

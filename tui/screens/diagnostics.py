@@ -1,4 +1,5 @@
-"""Environment & GPU diagnostics (F5): device, CUDA and driver, memory, numerics flags, versions.
+"""Environment & GPU diagnostics (F5): device, CUDA and driver, memory, numerics flags, versions,
+and where this session's log file is.
 
 `nsm.telemetry.diagnostics()` imports torch, so it runs in a thread worker and
 never on the UI thread; the screen shows "gathering…" meanwhile. The report is
@@ -13,6 +14,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.cells import cell_len
@@ -24,7 +26,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
+from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
@@ -357,6 +359,25 @@ def run_section(attached: AttachedRun | None, now: float) -> RenderableType:
     return grid
 
 
+def log_section(session_log: Any) -> RenderableType:
+    """Where this session's log file is (tui/session_log.py), or why there is none."""
+    grid = _grid()
+    path = getattr(session_log, "path", None)
+    if path is not None:
+        grid.add_row("Log", Text(_home_relative(path), overflow="fold"))
+    else:
+        problem = getattr(session_log, "problem", None) or "not kept"
+        grid.add_row("Log", Text(problem, style="dim"))
+    return grid
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return str(Path("~") / Path(path).relative_to(Path.home()))
+    except (ValueError, RuntimeError):  # outside the home folder, or no home at all
+        return str(path)
+
+
 def cache_note(attached: AttachedRun | None) -> str:
     """Why clearing here may not free what the user is looking at."""
     if attached is not None and attached.where == "Modal":
@@ -370,7 +391,7 @@ def cache_note(attached: AttachedRun | None) -> str:
 # -- the screen --------------------------------------------------------------------------
 
 
-class DiagnosticsScreen(Screen[None]):
+class DiagnosticsScreen(AppScreen):
     """Device, CUDA, memory, flags and versions; `r` refreshes, `c` clears the CUDA cache."""
 
     SUB_TITLE = "GPU & environment"
@@ -422,6 +443,7 @@ class DiagnosticsScreen(Screen[None]):
             yield Static("", id="diag-flags")
             yield Static("", id="diag-versions")
             yield Static("", id="diag-run")
+            yield Static(log_section(getattr(self.app, "session_log", None)), id="diag-log")
         yield Static(HINT, id="diag-message")
         yield Footer()
 

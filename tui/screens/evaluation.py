@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
+from tui.screens.base import AppScreen
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
@@ -33,6 +33,8 @@ from nsm.text import plain
 from tui.widgets.stacked_bars import StackedBarChart, StackedBars
 
 BASELINE_NAMES = {"majority": "majority class", "structure_blind": "structure-blind"}
+# Shown only when the run's dataset stored them (runs from before the probes lack them).
+PROBE_ROWS = {"degree_blind": "degree-aware", "wl": "1-WL (info)"}
 
 
 def _f(value: Any, digits: int = 4) -> str:
@@ -59,13 +61,22 @@ def summary_table(result: Mapping[str, Any]) -> Table:
 
 
 def baselines_table(result: Mapping[str, Any], width: int = 20) -> Table:
-    """The model's test accuracy beside the majority-class and structure-blind baselines."""
+    """The model's test accuracy beside the majority-class and structure-blind baselines,
+    and the degree-aware and 1-WL probes where the dataset stored them."""
     rows: list[tuple[str, float | None, str]] = [("model", result.get("acc"), "bold green")]
     baselines = result.get("baselines") if isinstance(result.get("baselines"), Mapping) else {}
     for key in ("majority", "structure_blind"):
         value = baselines.get(key)
         acc = value.get("test_acc") if isinstance(value, Mapping) else value
         rows.append((BASELINE_NAMES[key], acc if isinstance(acc, (int, float)) else None, "yellow"))
+    for key, name in PROBE_ROWS.items():
+        value = baselines.get(key)
+        acc = value.get("test_acc") if isinstance(value, Mapping) else None
+        if isinstance(acc, (int, float)):
+            worst = value.get("worst_subtype")
+            if isinstance(worst, Mapping) and isinstance(worst.get("acc"), (int, float)):
+                name = f"{name} (worst {100 * worst['acc']:.0f}%)"
+            rows.append((name, acc, "dim" if key == "wl" else "yellow"))
     table = Table(title="Model vs baselines (test acc)", title_justify="left", box=None, padding=(0, 1))
     table.add_column("predictor")
     table.add_column("acc", justify="right")
@@ -130,7 +141,7 @@ def confidence_bars(result: Mapping[str, Any]) -> StackedBars | None:
     return StackedBars(labels, [("right", list(right)), ("wrong", list(wrong))], colors=["green", "red"])
 
 
-class EvaluationScreen(Screen[None]):
+class EvaluationScreen(AppScreen):
     DEFAULT_CSS = """
     EvaluationScreen #eval-title {
         height: 1;

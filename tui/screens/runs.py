@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
+from tui.screens.base import AppScreen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -30,6 +30,7 @@ from nsm.runs import CheckpointInfo, Run, RunIsRunning, RunNotFound, RunStoreErr
 from nsm.runs.compare import config_differences
 from nsm.runs.store import RUNNING
 from nsm.text import plain
+from tui.columns import DATA_TABLE, Column, Fitted, fit_columns
 from tui.dialogs.analysis_dialogs import ConfirmDialog, ExportDialog, InfoDialog, config_diff_table, config_table
 from tui.messages import AttachRun, ResumeRun
 
@@ -89,6 +90,32 @@ SORTS: list[tuple[str, Callable[[RunRow], Any], bool]] = [
     ("val loss", lambda r: r.summary.best_val_loss, False),
     ("test acc", lambda r: r.summary.state.test_acc, True),
     ("size", lambda r: r.size, True),
+]
+
+# The runs table's columns, most important kept longest when the screen is narrow (80
+# columns over ssh): the mark, the domain and the run name always; the start time, the
+# size and the test score (runs are never chosen by it) go first. `s` still sorts by them.
+RUN_COLUMNS = [
+    Column(" ", keep=True),
+    Column("domain", priority=87, short="dom"),
+    Column("run", keep=True),
+    Column("status", priority=90),
+    Column("epochs", priority=60, short="ep"),
+    Column("val acc", priority=80, numeric=True),
+    Column("val loss", priority=85, numeric=True),
+    Column("test acc", priority=40, short="test", numeric=True),
+    Column("started", priority=30),
+    Column("size", priority=35),
+]
+
+CHECKPOINT_COLUMNS = [
+    Column("file", keep=True),
+    Column("kind", priority=70),
+    Column("epoch", priority=80, short="ep"),
+    Column("val loss", priority=90, numeric=True),
+    Column("val acc", priority=85, numeric=True),
+    Column("size", priority=50),
+    Column("saved", priority=40),
 ]
 
 _SIZE_CACHE: dict[str, tuple[tuple[int, int], int]] = {}
@@ -160,7 +187,7 @@ def arrange(rows: list[RunRow], sort_index: int, reverse: bool, text: str) -> li
     return ordered
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(AppScreen):
     """Runs grouped by domain (table) and the highlighted run's checkpoints."""
 
     DEFAULT_CSS = """
@@ -215,6 +242,8 @@ class RunsScreen(Screen[None]):
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("R", "reload", "Reload", show=False),
         Binding("escape", "escape", "Back", show=False),
+        Binding("g", "sample_graph", "Sample graph", show=False),
+        Binding("D", "download", "Download from Modal", show=False),
     ]
     AUTO_FOCUS = "#runs-table"
 
@@ -240,6 +269,8 @@ class RunsScreen(Screen[None]):
         self._signature: tuple[Any, ...] | None = None
         self._ckpt_signature: tuple[Any, ...] | None = None
         self._list_error: str | None = None
+        self.columns_shown: Fitted | None = None  # the columns shown at this width
+        self._select_ref: str | None = None  # a run to put the cursor on once it is listed
 
     # ------------------------------------------------------------ layout
 
@@ -255,16 +286,17 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        runs = self.query_one("#runs-table", DataTable)
-        runs.add_columns(" ", "domain", "run", "status", "epochs", "val acc", "val loss", "test acc", "started", "size")
-        ckpts = self.query_one("#ckpt-table", DataTable)
-        ckpts.add_columns("file", "kind", "epoch", "val loss", "val acc", "size", "saved")
         self.load_runs()
         self.set_interval(REFRESH_S, self._tick)
 
     def on_screen_resume(self) -> None:
         if self.listed_once:
             self.load_runs()
+
+    def on_resize(self) -> None:
+        if self.listed_once:
+            self._show_rows()
+            self.load_checkpoints()
 
     def _tick(self) -> None:
         if self.is_active:
@@ -298,22 +330,55 @@ class RunsScreen(Screen[None]):
             self.marked = [r for r in self.marked if r in rows]
         self.listed_once = True
         self._show_rows()
+        self._select_pending()
         self.post_message(self.RunsListed(len(self.rows), len(self.shown)))
         self.load_checkpoints()
+
+    def show_run(self, ref: str) -> None:
+        """Put the cursor on run `ref` ("domain/name"), now or once it is listed (the sweep
+        screen opens a point's run here); a filter that hides it is cleared."""
+        self._select_ref = ref
+        if self.filter_text and not any(r.ref == ref for r in self.shown):
+            self.query_one("#runs-filter", Input).value = ""
+            self.filter_text = ""
+            self._show_rows()
+        if self._select_pending():
+            self.load_checkpoints()
+        else:
+            self.load_runs()
+
+    def _select_pending(self) -> bool:
+        ref = self._select_ref
+        if ref is None or not self.listed_once or not any(r.ref == ref for r in self.shown):
+            return False
+        self._select_ref = None
+        table = self.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(ref), animate=False)
+        table.focus()
+        return True
 
     def _show_rows(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         self.shown = arrange(list(self.rows.values()), self.sort_index, self.sort_reverse, self.filter_text)
-        signature = tuple(self._row_signature(r) for r in self.shown)
+        width = table.size.width or self.size.width or self.app.size.width
+        signature = (width, *(self._row_signature(r) for r in self.shown))
         if signature != self._signature:
             self._signature = signature
             current = self.current_ref()
-            table.clear()
-            previous_domain = None
+            cells, previous_domain = [], None
             for row in self.shown:
                 domain = row.summary.domain
-                table.add_row(*self._cells(row, show_domain=domain != previous_domain), key=row.ref)
+                cells.append(self._cells(row, show_domain=domain != previous_domain))
                 previous_domain = domain
+            layout = fit_columns(RUN_COLUMNS, [[_cell_text(c) for c in row] for row in cells], width, DATA_TABLE)
+            if self.columns_shown is None or layout.labels != self.columns_shown.labels:
+                table.clear(columns=True)
+                table.add_columns(*layout.labels)
+            else:
+                table.clear()
+            self.columns_shown = layout
+            for row, row_cells in zip(self.shown, cells):
+                table.add_row(*layout.pick(row_cells), key=row.ref)
             if current in self.rows and any(r.ref == current for r in self.shown):
                 table.move_cursor(row=table.get_row_index(current), animate=False)
         self._update_status()
@@ -393,24 +458,29 @@ class RunsScreen(Screen[None]):
         self._checkpoints_of = ref
         self.checkpoints = checkpoints
         table = self.query_one("#ckpt-table", DataTable)
-        signature = (ref, tuple((c.file, c.size, c.mtime) for c in checkpoints))
+        width = table.size.width or self.size.width or self.app.size.width
+        signature = (width, ref, tuple((c.file, c.size, c.mtime) for c in checkpoints))
         if signature != self._ckpt_signature:
             self._ckpt_signature = signature
             current = self.current_checkpoint_file()
-            table.clear()
+            cells = []
             for c in checkpoints:
                 loss = c.metrics.get("val_loss")
                 acc = c.metrics.get("val_acc")
                 if c.epoch in val and c.step == 0:
                     loss, acc = val[c.epoch]
                 epoch = "-" if c.epoch is None else (f"{c.epoch}" if c.step == 0 else f"{c.epoch}+{c.step} steps")
-                table.add_row(
+                cells.append([
                     Text(plain(c.file)), c.kind, epoch,
                     Text(num(loss if isinstance(loss, (int, float)) else None), justify="right"),
                     Text(num(acc if isinstance(acc, (int, float)) else None), justify="right"),
                     Text(human_size(c.size), justify="right"), when(c.mtime),
-                    key=c.file,
-                )  # fmt: skip
+                ])  # fmt: skip
+            layout = fit_columns(CHECKPOINT_COLUMNS, [[_cell_text(x) for x in row] for row in cells], width, DATA_TABLE)
+            table.clear(columns=True)
+            table.add_columns(*layout.labels)
+            for c, row_cells in zip(checkpoints, cells):
+                table.add_row(*layout.pick(row_cells), key=c.file)
             if current and any(c.file == current for c in checkpoints):
                 table.move_cursor(row=table.get_row_index(current), animate=False)
         row = self.rows.get(ref) if ref else None
@@ -681,6 +751,43 @@ class RunsScreen(Screen[None]):
         self.notify(f"Deleted {run.ref}")
         self.load_runs()
 
+    def action_sample_graph(self) -> None:
+        run = self._need_run()
+        if run is None:
+            return
+        from tui.screens.sample_graph import open_sample_graph
+
+        chosen = self._chosen_checkpoint()
+        open_sample_graph(self.app, run.domain, (self.current_row().summary.config or {}).get("seed"), run, chosen.file if chosen else None)
+
+    @work(exclusive=True, group="runs-download")
+    async def action_download(self) -> None:
+        """D: a Modal run's checkpoints from the volume into its folder (network calls with deadlines, off the loop)."""
+        run = self._need_run()
+        if run is None:
+            return
+        if run.remote_info() is None:
+            self.notify(f"{run.ref} is a local run: its checkpoints are already here (D downloads a Modal run's)", severity="warning")
+            return
+        from tui.modal_runs import download_missing_checkpoints
+
+        def on_file(i: int, n: int, file: str) -> None:
+            self.app.call_from_thread(self.notify, f"downloading {file} ({i} of {n}) from Modal…", timeout=4)
+
+        self.notify(f"looking for {run.ref}'s checkpoints on the Modal volume…", timeout=3)
+        try:
+            fetched, left = await asyncio.to_thread(download_missing_checkpoints, run, on_file=on_file)
+        except Exception as exc:  # noqa: BLE001 - ModalNotConfigured, ModalUnreachable, OSError: their own wording
+            self.notify(f"Could not download {run.ref}'s checkpoints: {_one_line(exc)}", severity="error", timeout=10)
+            return
+        if not fetched:
+            self.notify(f"{run.ref}: every checkpoint on the volume is already here")
+        else:
+            more = f"; {len(left)} left (took too long: press D again)" if left else ""
+            self.notify(f"{run.ref}: downloaded {', '.join(fetched)}{more}", title="Downloaded from Modal", timeout=8)
+        self._ckpt_signature = None
+        self.load_checkpoints()
+
     def action_cycle_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         self.sort_reverse = False
@@ -739,9 +846,15 @@ o          export history and results: CSV, JSON, Markdown report
 x, delete  delete the run (asks first; refused while it runs)
 s / S      sort by the next column / reverse the order
 /          filter by name, domain or status; escape leaves the filter
+g          sample graph: traced through the checkpoint under the cursor (else the best)
+D          download a Modal run's checkpoints from the volume (those not here yet)
 R          read the store again now (it refreshes every 2 s by itself)
 tab        move between the filter, the runs and the checkpoints
 """
+
+
+def _cell_text(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def _one_line(exc: BaseException) -> str:

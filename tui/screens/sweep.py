@@ -1,9 +1,12 @@
 """The sweep screen (F4): define a grid, run its queue, watch it, compare the points.
 
-Three tabs: Define (domain, grid rows `knob=v1,v2`, knobs every point shares,
-or a JSON list of configs; checked as you type), Queue (pending / running /
-done / failed / stopped, with the current point's epoch and step) and Results
-(sorted by the chosen metric, the best finished point highlighted).
+Three tabs (keys 1, 2, 3): Define (domain, grid rows `knob=v1,v2`, knobs every
+point shares, or a JSON list of configs; checked as you type), Queue (pending /
+running / done / failed / stopped, with the current point's epoch and step) and
+Results (ranked by best validation loss or accuracy, never by a test metric; the
+best finished point highlighted). `enter` on a point opens its run (its
+evaluation when it has a checkpoint, else the runs browser on it); `b` opens the
+best point. Both tables fit the screen's width (tui/columns.py).
 
 The queue runs as a detached process that outlives the app (default), in a
 thread of this app (registered with the app's session, so quitting asks
@@ -27,7 +30,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
+from tui.screens.base import AppScreen
 from textual.widgets import (
     Button,
     DataTable,
@@ -46,6 +49,7 @@ from nsm.execution import backend_name
 from nsm.text import plain
 from nsm.runs import RunStoreError
 from nsm.sweeps import (
+    DEFAULT_RANKING,
     DONE,
     FAILED,
     METRICS,
@@ -61,11 +65,13 @@ from nsm.sweeps import (
     get_sweep,
     list_sweeps,
     request_stop,
+    ranking_metric,
     result_rows,
     snapshot,
 )
 from nsm.sweeps.plan import PlanError, SweepPlan, base_from, plan_sweep
 from nsm.sweeps.sweep import validate_sweep_name
+from tui.columns import DATA_TABLE, Column, fit_columns, knob_column
 from tui.messages import AttachRun
 from tui.session import SWEEP, Work
 
@@ -81,13 +87,16 @@ RUN_MODES = (
 )
 MODAL_PARALLEL_KEY = "sweep.modal_max_parallel"
 MODAL_MAX_PARALLEL = 4  # as `nsm-tui sweep --backend modal` (--max-parallel)
+# Points at once in a detached queue, as `nsm-tui sweep --parallel` (N or "auto"); the in-app
+# queue always trains one point at a time, in this app's process.
+LOCAL_PARALLEL_KEY = "sweep.parallel"
 GRID_ROWS = 3
 FORM_INPUTS = tuple(f"grid-{i}" for i in range(GRID_ROWS)) + ("fixed", "configs", "name")
 BASE_SHOWN = ("epochs", "batch_size", "lr", "cycle_weight", "num_graphs", "device")
 STATE_STYLE = {PENDING: "dim", RUNNING: "bold cyan", DONE: "green", FAILED: "bold red", STOPPED: "yellow"}
 
 
-class SweepScreen(Screen[None]):
+class SweepScreen(AppScreen):
     DEFAULT_CSS = """
     SweepScreen #top {
         height: 1;
@@ -183,6 +192,7 @@ class SweepScreen(Screen[None]):
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("m", "next_metric", "Metric"),
+        Binding("b", "open_best", "Best point"),
         Binding("a", "attach", "Attach", show=False, tooltip="follow the highlighted point's run on the dashboard"),
         Binding("n", "show_tab('define')", "New"),
         Binding("1", "show_tab('define')", "Define", show=False),
@@ -213,7 +223,7 @@ class SweepScreen(Screen[None]):
         self.sweep: Sweep | None = None
         self.snap: SweepSnapshot | None = None
         self.plan: SweepPlan | None = None
-        self.metric = "test_acc"
+        self.metric = DEFAULT_RANKING
         self.runner: Any = None  # the in-app SweepRunner while it runs
         # Test hook for the in-app runner: (point index, epoch, step) before each step.
         self.step_hook: Callable[[int, int, int], None] | None = None
@@ -241,7 +251,7 @@ class SweepScreen(Screen[None]):
             yield Select([], prompt="(none yet: define one)", id="sweep-pick", compact=True, type_to_search=False)
             yield Static("", id="sweep-status", markup=False)
         with TabbedContent(id="tabs"):
-            with TabPane("Define", id="define"):
+            with TabPane("Define (1)", id="define"):
                 with VerticalScroll(id="form"):
                     with Horizontal(classes="row"):
                         yield Label("Domain")
@@ -282,11 +292,11 @@ class SweepScreen(Screen[None]):
                     yield Static(self._base_text(), id="base", markup=False)
                     yield Static("", id="plan", markup=False)
                     yield Button("Start sweep (ctrl+r)", id="start", variant="success", compact=True)
-            with TabPane("Queue", id="queue-tab"):
+            with TabPane("Queue (2)", id="queue-tab"):
                 yield Static("", id="queue-summary", markup=False)
                 yield DataTable(id="queue", cursor_type="row")
                 yield Static("", id="queue-detail", markup=False)
-            with TabPane("Results", id="results-tab"):
+            with TabPane("Results (3)", id="results-tab"):
                 with Horizontal(id="metric-row"):
                     yield Label("Sorted by")
                     yield Select(
@@ -443,7 +453,7 @@ class SweepScreen(Screen[None]):
         self._queue_key = self._results_key = None
         self.refresh_now()
         if self.snap is not None:
-            self.metric = self.snap.data.metric if self.snap.data.metric in METRICS else self.metric
+            self.metric = ranking_metric(self.snap.data.metric)
             with self.prevent(Select.Changed):
                 self.query_one("#metric", Select).value = self.metric
             self._results_key = None
@@ -543,6 +553,51 @@ class SweepScreen(Screen[None]):
             return
         self.app.post_message(AttachRun(view.point.run))
 
+    @on(DataTable.RowSelected, "#results")
+    @on(DataTable.RowSelected, "#queue")
+    async def _point_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = event.row_key.value
+        if key is not None:
+            await self.open_point(int(key))
+
+    async def action_open_best(self) -> None:
+        """Select the best finished point in the results and open its run."""
+        snap = self._fresh_snapshot()
+        if snap is None:
+            self.notify("no sweep chosen: define one (n) or pick one at the top", severity="warning")
+            return
+        best = next((r for r in result_rows(snap, self.metric) if r.best), None)
+        if best is None:
+            self.notify(f"no best point yet: none has finished ({snap.summary()})", severity="warning")
+            return
+        self.action_show_tab("results-tab")
+        table = self.query_one("#results", DataTable)
+        table.move_cursor(row=table.get_row_index(str(best.number)), animate=False)
+        await self.open_point(best.number)
+
+    async def open_point(self, number: int) -> None:
+        """Open point `number`'s run: the evaluation of its best checkpoint once it has
+        finished with one, else the runs browser (F2) with the cursor on it."""
+        snap = self.snap
+        view = next((v for v in snap.points if v.number == number), None) if snap is not None else None
+        if view is None:
+            return
+        if view.missing or not view.run.exists():
+            self.notify(f"point {number} has no run yet (its directory is made when it starts)", severity="warning")
+            return
+        checkpoint = _evaluable_checkpoint(view)
+        if checkpoint is not None:
+            from tui.screens.evaluation import EvaluationScreen
+
+            await self.app.push_screen(EvaluationScreen(view.run, checkpoint))
+            return
+        app: Any = self.app
+        await app.switch_mode("runs")
+        show = getattr(app.get_screen_for_mode("runs"), "show_run", None)
+        if callable(show):
+            show(view.point.run)
+
     def action_next_metric(self) -> None:
         names = list(METRICS)
         self.query_one("#metric", Select).value = names[(names.index(self.metric) + 1) % len(names)]
@@ -553,16 +608,6 @@ class SweepScreen(Screen[None]):
             self.metric = event.value
             self._results_key = None
             self.refresh_now()
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        return [
-            ("Sweep: define a new sweep", "the Define tab", lambda: self.action_show_tab("define")),
-            ("Sweep: start", "create the sweep the form describes and run it", self.action_start),
-            ("Sweep: stop", "stop the running sweep after a checkpoint (asks first)", self.action_stop),
-            ("Sweep: resume", "run the rest of the chosen sweep", self.action_resume),
-            ("Sweep: next metric", "sort the results by the next metric", self.action_next_metric),
-            ("Sweep: follow point", "the highlighted point's run on the dashboard (a)", self.action_attach),
-        ]
 
     # =========================================================== the queue
     def _start_queue(self, sweep: Sweep) -> None:
@@ -576,13 +621,20 @@ class SweepScreen(Screen[None]):
 
     def _start_detached(self, sweep: Sweep) -> None:
         from nsm.sweeps.launch import launch_detached_sweep
+        from nsm.sweeps.packing import AUTO, ParallelError, packing_for, parse_parallel
 
         try:
-            pid = launch_detached_sweep(sweep)
+            requested = parse_parallel(self.context.settings.get(LOCAL_PARALLEL_KEY, AUTO))
+        except ParallelError:
+            requested = AUTO
+        try:
+            packing = packing_for(sweep, requested)
+            pid = launch_detached_sweep(sweep, parallel=packing.points, point_threads=packing.threads)
         except (SweepError, OSError) as exc:
             self.notify(f"could not start {sweep.name}: {exc}", severity="error")
             return
-        self.notify(f"{sweep.name} runs in the background (pid {pid}); it keeps going if you close the app")
+        packed = f"; {packing.line()}" if packing.points > 1 else ""
+        self.notify(f"{sweep.name} runs in the background (pid {pid}); it keeps going if you close the app{packed}")
 
     def _start_in_app(self, sweep: Sweep) -> None:
         from nsm.sweeps.runner import SweepRunner
@@ -731,8 +783,18 @@ class SweepScreen(Screen[None]):
         pid = f"pid {runner['pid']} " if runner.get("pid") else ""
         return f"runner: {pid}{where}"
 
-    def _knob_labels(self, snap: SweepSnapshot) -> list[str]:
-        return [FIELDS[k].label for k in snap.data.knobs]
+    def _knob_columns(self, snap: SweepSnapshot) -> list[Column]:
+        return [knob_column(k, FIELDS[k].label, priority=88) for k in snap.data.knobs]
+
+    def _table_width(self) -> int:
+        # Both tables sit in a tab pane with one column of padding each side; a hidden
+        # tab's table has no size of its own yet, so the screen's width decides.
+        return max(20, (self.size.width or self.app.size.width) - 2)
+
+    def on_resize(self) -> None:
+        self._queue_key = self._results_key = None
+        if self.snap is not None:
+            self.refresh_now()
 
     def _render_queue(self, snap: SweepSnapshot) -> None:
         counts = snap.counts()
@@ -745,8 +807,14 @@ class SweepScreen(Screen[None]):
             state = Text(v.state, style=STATE_STYLE.get(v.state, ""))
             values = (format_value(v.point.values.get(k)) for k in snap.data.knobs)
             rows.append((str(v.number), [str(v.number), *values, state, v.progress_text(), v.point.run_name]))
-        columns = ["#", *self._knob_labels(snap), "state", "progress", "run"]
-        self._queue_key = _fill_table(self.query_one("#queue", DataTable), columns, rows, self._queue_key, snap.name)
+        columns = [
+            Column("#", keep=True),
+            *self._knob_columns(snap),
+            Column("state", priority=90),
+            Column("progress", priority=60, short="prog"),
+            Column("run", keep=True),
+        ]
+        self._queue_key = _fill_table(self.query_one("#queue", DataTable), columns, rows, self._queue_key, snap.name, self._table_width())
         self._show_point_detail()
 
     @on(DataTable.RowHighlighted, "#queue")
@@ -776,7 +844,7 @@ class SweepScreen(Screen[None]):
         best_text = "no finished point yet"
         if best is not None:
             knobs = " ".join(f"{k}={format_value(best.values.get(k))}" for k in snap.data.knobs)
-            best_text = f"★ best: point {best.number} ({knobs}) {spec.label} {_metric_text(best.metric(self.metric))}"
+            best_text = f"★ best: point {best.number} ({knobs}) · {spec.label.removeprefix('best ')} {_metric_text(best.metric(self.metric), 3)}"
         self.query_one("#metric-note", Static).update(f"{'higher' if spec.higher_is_better else 'lower'} is better · m: next metric")
         self.query_one("#best", Static).update(best_text)
         rows = []
@@ -786,17 +854,29 @@ class SweepScreen(Screen[None]):
                 str(r.number),
                 *(format_value(r.values.get(k)) for k in snap.data.knobs),
                 r.state,
+                _metric_text(r.best_val_loss, 3),
+                _metric_text(r.best_val_acc, 3),
                 _metric_text(r.test_acc, 3),
                 _metric_text(r.test_loss, 3),
-                _metric_text(r.best_val_acc, 3),
-                _metric_text(r.best_val_loss, 3),
                 _duration(r.time_s),
             ]
             # The best finished point stands out in every cell, not only by its star.
             styles = ["bold green" if r.best else (STATE_STYLE.get(c, "") if c == r.state else "") for c in cells]
             rows.append((str(r.number), [Text(c, style=st) for c, st in zip(cells, styles)]))
-        columns = ["", "#", *self._knob_labels(snap), "state", "test acc", "test loss", "val acc", "val loss", "time"]
-        self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name)
+        # The ranking's two validation columns are kept longest; the test columns are there to
+        # read, not to choose by, and go first when the screen is narrow.
+        columns = [
+            Column("", keep=True),
+            Column("#", keep=True),
+            *self._knob_columns(snap),
+            Column("state", priority=70),
+            Column("val loss", priority=95 if self.metric == "best_val_loss" else 93),
+            Column("val acc", priority=95 if self.metric == "best_val_acc" else 93),
+            Column("test acc", priority=60, short="test"),
+            Column("test loss", priority=50, short="t.loss"),
+            Column("time", priority=40),
+        ]
+        self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name, self._table_width())
 
     # Rows of the results table in order, as the user sees them (tests read them).
     def results_view(self) -> list[dict[str, Any]]:
@@ -806,6 +886,19 @@ class SweepScreen(Screen[None]):
             cells = table.get_row(row_key)
             out.append({"number": int(str(cells[1])), "best": str(cells[0]) == "★", "style": str(cells[1].style) if isinstance(cells[1], Text) else ""})
         return out
+
+
+def _evaluable_checkpoint(view: Any) -> str | None:
+    """The checkpoint a finished point is evaluated from: its best one, else its latest."""
+    if view.state != DONE:
+        return None
+    try:
+        checkpoints = view.run.checkpoints()
+    except (RunStoreError, OSError):
+        return None
+    best = [c for c in checkpoints if c.kind == "best"]
+    chosen = best[0] if best else (checkpoints[-1] if checkpoints else None)
+    return chosen.file if chosen is not None else None
 
 
 def _modal_token_problem() -> str | None:
@@ -850,12 +943,18 @@ def _one_line(exc: BaseException) -> str:
     return describe_exception(exc)
 
 
-def _fill_table(table: DataTable, columns: list[str], rows: list[tuple[str, list[Any]]], shape: Any, owner: str) -> Any:
-    """Show `rows` (key, cells) in `table`. With the same columns and row order as
-    last time only the cells that changed are updated, so the cursor and the
-    scroll position stay put while a point trains; returns the new shape."""
+def _fill_table(
+    table: DataTable, specs: list[Column], rows: list[tuple[str, list[Any]]], shape: Any, owner: str, width: int
+) -> Any:
+    """Show `rows` (key, cells) in `table`, in the columns that fit `width`. With the same
+    columns and row order as last time only the cells that changed are updated, so the
+    cursor and the scroll position stay put while a point trains; returns the new shape."""
     # Cells come from run files (errors, config values): literal text, never markup or escapes.
     rows = [(key, [_literal(cell) for cell in cells]) for key, cells in rows]
+    text = [[c.plain if isinstance(c, Text) else str(c) for c in cells] for _key, cells in rows]
+    fitted = fit_columns(specs, text, width, DATA_TABLE)
+    columns = list(fitted.labels)
+    rows = [(key, fitted.pick(cells)) for key, cells in rows]
     new_shape = (owner, tuple(columns), tuple(key for key, _ in rows))
     if new_shape == shape:
         for r, (_key, cells) in enumerate(rows):

@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from tui.plot_text import PLOTEXT_LOCK as _PLOTEXT_LOCK
 from tui.plot_text import render_to_text  # noqa: F401 - where reports used to find it
+from tui.plot_text import set_axes
 
 
 # Stable colours, one per series slot (by order), readable on dark and light themes.
@@ -97,6 +98,7 @@ class PlotextChart(Static):
         self.bars: Bars | None = None
         self.vlines: list[float] = []
         self.log_y = False
+        self.integer_x = False  # x is a count (epochs): whole-number ticks only
         self.y_label = ""
         self.empty_text = empty_text
         self.max_hz = max_hz
@@ -129,6 +131,11 @@ class PlotextChart(Static):
             self.log_y = on
             # A key press: the user waits for this one, so it skips the data throttle.
             self.refresh_chart(immediate=True)
+
+    def set_title(self, title: str) -> None:
+        if title != self.title:
+            self.title = title
+            self.refresh_chart()
 
     def set_empty_text(self, text: str) -> None:
         if text != self.empty_text:
@@ -190,18 +197,22 @@ class PlotextChart(Static):
         if self.bars is not None:
             plt.bar(self.bars.labels, self.bars.values, color=self.bars.color or PALETTE[0], width=0.6)
             return plt.build()
-        any_points = False
+        all_x: list[float] = []
+        all_y: list[float] = []
         for i, s in enumerate(self.series):
             xs, ys = _finite(s.x, s.y, self.log_y)
             xs, ys = downsample(xs, ys, max(8, width * 2))
             if not xs:
                 continue
-            any_points = True
+            all_x += xs
+            all_y += ys
             plt.plot(xs, ys, label=s.label, color=s.color or PALETTE[i % len(PALETTE)], marker=s.marker)
-        if self.log_y and any_points:
+        if self.log_y and all_x:
             plt.yscale("log")
+        set_axes(plt, all_x, all_y, width, height, title=bool(self.title), integer_x=self.integer_x, log_y=self.log_y)
         for v in self.vlines:
-            plt.vline(v, "gray")
+            if all_x and min(all_x) <= v <= max(all_x):
+                plt.vline(v, "gray")
         if self.y_label:
             plt.ylabel(self.y_label)
         return plt.build()

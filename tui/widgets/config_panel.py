@@ -1,9 +1,12 @@
 """The run configuration form: every knob, checked as you type, with presets.
 
 Each field shows its problem right under it (the same message as the CLI's,
-from nsm.config.FIELDS); the Start button — and the dashboard's start key —
-stay disabled while any value is invalid. Knobs without a field (model width,
-threads) come from `base`, so a loaded or remembered config keeps them.
+from nsm.config.FIELDS); pressing Start (or the dashboard's `s`) while a value is
+invalid names that field, says what it allows and moves the focus there. Only
+the knobs that apply are shown: GPU (and its price) for the Modal backend, AMP
+where a CUDA device can be used (Modal, or a local NVIDIA GPU: tui/local_gpu.py,
+asked in a worker; never torch). Knobs without a field (model width, threads)
+come from `base`, so a loaded or remembered config keeps them.
 """
 
 from __future__ import annotations
@@ -11,17 +14,20 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from nsm.config import DOMAINS, FIELDS, RunConfig, cross_field_errors, validate_config
+from nsm.config import DOMAINS, FIELDS, ConfigError, RunConfig, cross_field_errors, validate_config
 from nsm.runs.names import RunNameError, validate_run_name
 from nsm.text import plain
 from remote.config import GPU_PRICES_PER_HOUR
+from tui import local_gpu
+from tui.keys import editing_control
+from tui.widgets.on_off import OnOffCheckbox
 
 # Knobs with a text field, in the notebook's order.
 TEXT_FIELDS = ("epochs", "batch_size", "lr", "cycle_weight", "eval_every", "save_every", "seed", "num_graphs", "patience")
@@ -41,11 +47,22 @@ SELECT_VALUES = {
     "gpu": {v for _l, v in GPU_CHOICES},
 }
 SELECTS = ("domain", "device", "backend", "gpu")
+MODAL = "modal"
+# The form's fields in the order they are shown (the first invalid one is the one named).
+FORM_ORDER = ("domain", *TEXT_FIELDS, "device", "backend", "gpu", "amp", "name")
+
+
+def amp_applies(backend: Any, device: Any, cuda_here: bool | None) -> bool:
+    """AMP needs a CUDA device: on Modal, or a local GPU (None: not known yet, so not hidden)."""
+    if device == "cpu":
+        return False
+    return backend == MODAL or cuda_here is not False
 
 
 def _raw(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        # repr, not :g: a loaded 1.2345e-4 must not become 0.000123450 less precise.
+        return f"{value:g}" if value.is_integer() else repr(value)
     return plain(value)  # a run's config.json can hold anything
 
 
@@ -72,6 +89,9 @@ class ConfigPanel(VerticalScroll):
     ConfigPanel #form Label {
         height: 1;
     }
+    ConfigPanel #form Label.-focused {
+        text-style: bold reverse;
+    }
     ConfigPanel .problem {
         color: $error;
         height: auto;
@@ -84,13 +104,18 @@ class ConfigPanel(VerticalScroll):
         margin-top: 1;
         width: 1fr;
     }
+    ConfigPanel #local-gpu {
+        color: $text-muted;
+        height: auto;
+        display: none;
+    }
     ConfigPanel #summary {
         color: $text-muted;
         height: auto;
     }
     """
 
-    BINDINGS = [Binding("escape", "leave_field", "Leave field", tooltip="out of the field: the dashboard's keys work again")]
+    BINDINGS = [Binding("escape", "leave_field", "Keys", tooltip="leave the form: the dashboard's single-letter keys work again")]
 
     class Validity(Message):
         """Posted when the form turns valid or invalid."""
@@ -119,6 +144,8 @@ class ConfigPanel(VerticalScroll):
         self._loading = False
         self.can_start = True  # the dashboard turns this off while a run is active
         self._problems: dict[str, Static] = {}
+        self._shown: dict[str, bool] = {}  # rows that apply now (gpu, amp)
+        self._marked: Label | None = None  # the label beside the focused field
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -132,7 +159,7 @@ class ConfigPanel(VerticalScroll):
             yield from self._select_row("domain", [(d, d) for d in DOMAINS], cfg.domain)
             for name in TEXT_FIELDS:
                 spec = FIELDS[name]
-                yield Label(spec.label)
+                yield Label(spec.label, id=f"label-{name}")
                 yield Input(
                     _raw(getattr(cfg, name)), compact=True, id=f"field-{name}", tooltip=f"{spec.help} ({spec.allowed()})"
                 )
@@ -141,15 +168,17 @@ class ConfigPanel(VerticalScroll):
             yield from self._select_row("backend", list(BACKEND_CHOICES), backend)
             gpu = cfg.gpu if cfg.gpu in SELECT_VALUES["gpu"] else FIELDS["gpu"].default
             yield from self._select_row("gpu", list(GPU_CHOICES), gpu)
-            yield Label("AMP")
-            yield Checkbox("mixed precision", cfg.amp, compact=True, id="field-amp")
-            yield Label("NAME")
+            yield Label("AMP", id="label-amp")
+            yield OnOffCheckbox(cfg.amp, compact=True, id="field-amp", tooltip=f"{FIELDS['amp'].help}: space toggles")
+            yield Label("NAME", id="label-name")
             yield Input("", placeholder="generated", compact=True, id="field-name")
-        yield Button("Start ▶  (s)", id="start", variant="success", compact=True)
+        # What this machine has, for a local backend: why AMP is not offered, in F5's words.
+        yield Static("", id="local-gpu")
+        yield Button("Start ▶", id="start", variant="success", compact=True, tooltip="start a run (enter here, s outside the form)")
         yield Static("", id="summary")
 
     def _select_row(self, name: str, options: list[tuple[str, str]], value: str) -> ComposeResult:
-        yield Label(FIELDS[name].label)
+        yield Label(FIELDS[name].label, id=f"label-{name}")
         yield Select(options, value=value, allow_blank=False, compact=True, id=f"field-{name}")
 
     def _show_problem(self, name: str, message: str) -> None:
@@ -171,6 +200,44 @@ class ConfigPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self.validate()
+        if local_gpu.known() is None:
+            self._probe_local_gpu()
+
+    @work(thread=True, exit_on_error=False, group="local-gpu")
+    def _probe_local_gpu(self) -> None:
+        local_gpu.probe()
+        self.app.call_from_thread(self.validate)  # AMP shows or hides with the answer
+
+    # ------------------------------------------------------ what applies now
+    def _apply_visibility(self) -> None:
+        backend = self.query_one("#field-backend", Select).value
+        device = self.query_one("#field-device", Select).value
+        here = local_gpu.known()
+        rows = {
+            "gpu": backend == MODAL,
+            "amp": amp_applies(backend, device, None if here is None else here.available),
+        }
+        note = ""
+        if backend != MODAL and here is not None and not here.available:
+            note = f"GPU: n/a ({here.reason})" if here.reason else "GPU: n/a"
+            note += " · trains on the CPU, no AMP"
+        if note != getattr(self, "_note", None):
+            self._note = note
+            widget = self.query_one("#local-gpu", Static)
+            widget.update(Text(note))
+            widget.display = bool(note)
+        for name, shown in rows.items():
+            if self._shown.get(name) == shown:
+                continue
+            self._shown[name] = shown
+            for selector in (f"#label-{name}", f"#field-{name}"):
+                self.query_one(selector).display = shown
+            if not shown and name in self._problems:
+                self._show_problem(name, "")
+
+    def applies(self, name: str) -> bool:
+        """Whether field `name` is shown (GPU only for Modal, AMP only with CUDA)."""
+        return self._shown.get(name, True)
 
     # ------------------------------------------------------------- read/write
     def raw_values(self) -> dict[str, Any]:
@@ -179,7 +246,8 @@ class ConfigPanel(VerticalScroll):
             values[name] = self.query_one(f"#field-{name}", Select).value
         for name in TEXT_FIELDS:
             values[name] = self.query_one(f"#field-{name}", Input).value
-        values["amp"] = self.query_one("#field-amp", Checkbox).value
+        # A hidden AMP does not apply (no CUDA here): the run trains without it.
+        values["amp"] = self.query_one("#field-amp", Checkbox).value and self.applies("amp")
         return values
 
     def run_name(self) -> str | None:
@@ -209,6 +277,31 @@ class ConfigPanel(VerticalScroll):
             self._loading = False
         self.validate()
 
+    def save_to_file(self, path: str) -> str | None:
+        """Write the form (with the knobs it has no field for) to a TOML file; the problem, or None."""
+        from nsm.config_file import ConfigFileError, save_config_file
+
+        try:
+            config = self.config()
+        except ConfigError as exc:
+            return f"fix the form first: {next(iter(exc.errors.values()))}"
+        try:
+            save_config_file(path, config, source="the nsm-tui config panel")
+        except ConfigFileError as exc:
+            return str(exc)
+        return None
+
+    def load_from_file(self, path: str) -> str | None:
+        """Fill the form from a TOML file; a bad file changes nothing and its problem is returned."""
+        from nsm.config_file import ConfigFileError, load_config_file
+
+        try:
+            config = load_config_file(path)
+        except ConfigFileError as exc:
+            return str(exc)
+        self.load_config(config)
+        return None
+
     def apply_preset(self, key: str) -> None:
         if key == "last":
             if self.last:
@@ -222,6 +315,7 @@ class ConfigPanel(VerticalScroll):
 
     # -------------------------------------------------------------- checking
     def validate(self) -> dict[str, str]:
+        self._apply_visibility()
         values = self.raw_values()
         errors: dict[str, str] = {}
         parsed: dict[str, Any] = {}
@@ -243,7 +337,7 @@ class ConfigPanel(VerticalScroll):
                 errors["name"] = str(exc)
         self.errors = errors
         for field in (*values, "name"):
-            self._show_problem(field, errors.get(field, ""))
+            self._show_problem(field, errors.get(field, "") if self.applies(field) else "")
         self._update_start()
         valid = not errors
         if valid != self._valid:
@@ -270,11 +364,11 @@ class ConfigPanel(VerticalScroll):
         if key == getattr(self, "_start_key", None):
             return
         self._start_key = key
-        button = self.query_one("#start", Button)
-        button.disabled = bool(self.errors) or not self.can_start
+        # Enabled while a field is invalid: pressing it names the field (a greyed button says nothing).
+        self.query_one("#start", Button).disabled = not self.can_start
         summary = self.query_one("#summary", Static)
         if self.errors:
-            summary.update(Text(f"fix {len(self.errors)} field(s) to start", style="red"))
+            summary.update(Text(f"✗ fix {len(self.errors)} field(s) to start", style="red"))
         elif not self.can_start:
             summary.update("an in-process run is training: stop it (x) to start another")
         else:
@@ -302,22 +396,36 @@ class ConfigPanel(VerticalScroll):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":
-            # Only where letters are typed into a field; elsewhere the dashboard's keys work.
-            return isinstance(self.screen.focused, Input)
+            # Only on a form control; with the focus on the panel itself escape is the screen's.
+            return editing_control(self.screen) is not None
         return True
 
-    def on_descendant_focus(self) -> None:
-        self.refresh_bindings()
+    def on_descendant_focus(self, event: Any) -> None:
+        self._mark_label(event.widget)
+
+    def on_descendant_blur(self, event: Any) -> None:
+        self._mark_label(None)
+
+    def _mark_label(self, widget: Any) -> None:
+        """Mark the focused field's label (reverse video: the focus shows without colour)."""
+        label = None
+        field_id = getattr(widget, "id", None) or ""
+        if field_id.startswith("field-"):
+            try:
+                label = self.query_one(f"#label-{field_id.removeprefix('field-')}", Label)
+            except Exception:
+                label = None
+        if label is self._marked:
+            return
+        if self._marked is not None:
+            self._marked.remove_class("-focused")
+        if label is not None:
+            label.add_class("-focused")
+        self._marked = label
 
     def action_leave_field(self) -> None:
-        focused = self.screen.focused
-        if isinstance(focused, (Input, Select, Checkbox)):
-            start = self.query_one("#start", Button)
-            (start if not start.disabled else self).focus()
-            return
-        leave = getattr(self.screen, "action_focus_monitor", None)
-        if leave is not None:
-            leave()
+        # To the panel itself: still here, and every single-letter key works again.
+        self.focus()
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -331,7 +439,33 @@ class ConfigPanel(VerticalScroll):
         self.request_start()
 
     def request_start(self) -> bool:
-        if self.validate() or not self.can_start:
+        if self.validate():
+            self.point_at_problem()
+            return False
+        if not self.can_start:
+            self.app.notify("an in-process run is training here: stop it (x) before starting another", severity="warning")
             return False
         self.post_message(self.StartPressed(self.config(), self.run_name()))
         return True
+
+    def first_problem(self) -> tuple[str, str] | None:
+        """(field, message) of the first invalid field in the form's order, or None."""
+        for name in (*FORM_ORDER, *self.errors):
+            if name in self.errors:
+                return name, self.errors[name]
+        return None
+
+    def point_at_problem(self) -> str | None:
+        """Say which field stops a start and what it allows, and move the focus there."""
+        problem = self.first_problem()
+        if problem is None:
+            return None
+        name, message = problem
+        label = "NAME" if name == "name" else FIELDS[name].label
+        named = message if message.startswith(label) else f"{label}: {message}"
+        self.app.notify(f"cannot start: {named}", severity="error", timeout=8)
+        try:
+            self.query_one(f"#field-{name}").focus()
+        except Exception:
+            pass
+        return name

@@ -8,6 +8,9 @@ as "–", and nothing here raises.
 
 The panel draws itself in one `render()` (three rows; one row when there is no
 GPU) so that it costs one small repaint per sample and fits any column width.
+Before the first sample it says what this machine has: "GPU: n/a (no NVIDIA
+driver)" in F5's words (tui/local_gpu.py), unless the run trains elsewhere
+(`remote`: Modal), where only the run's own samples can tell.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from collections import deque
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.widget import Widget
+
+from tui import local_gpu
 
 DASH = "–"
 HISTORY_LEN = 120
@@ -196,6 +202,21 @@ class GpuPanel(Widget):
         self._last_time: Any = None
         self.util_history: deque[float | None] = deque(maxlen=history_len)
         self._names: dict[Any, str] = {}  # a lost device no longer says its name
+        self.remote = False  # the run trains on another machine (Modal): this one's GPU says nothing
+
+    def on_mount(self) -> None:
+        if local_gpu.known() is None:
+            self._probe_local_gpu()
+
+    @work(thread=True, exit_on_error=False, group="local-gpu")
+    def _probe_local_gpu(self) -> None:
+        local_gpu.probe()
+        self.app.call_from_thread(self.refresh)
+
+    def set_remote(self, remote: bool) -> None:
+        if remote != self.remote:
+            self.remote = remote
+            self.refresh()
 
     # -- data --------------------------------------------------------------------------
 
@@ -249,6 +270,10 @@ class GpuPanel(Widget):
 
     def _draw(self, width: int) -> Text:
         if self.sample is None:
+            here = None if self.remote else local_gpu.known()
+            if here is not None and not here.available:
+                text = f"GPU: n/a ({here.reason})" if here.reason else "GPU: n/a"
+                return Text(text, style="dim", no_wrap=True, overflow="ellipsis")
             return Text("GPU: no readings yet", style="dim", no_wrap=True, overflow="ellipsis")
         unavailable = gpu_unavailable_text(self.sample)
         if unavailable is not None:

@@ -65,12 +65,14 @@ class ChartDeck(Grid, can_focus=True):
         self._history_version = -1
         self._gpu_version = -1
         self._run_id: int | None = None
+        self._failed = False
 
     def compose(self) -> ComposeResult:
         for chart_id, title, _key, _log in CHARTS:
             empty = "waiting for the first epoch" if chart_id != "gpu" else "no GPU samples yet"
             # Epoch-level curves: once a second is live enough, and each repaint takes from an in-process run.
             chart = PlotextChart(title, empty_text=empty, max_hz=1.0, id=f"chart-{chart_id}")
+            chart.integer_x = chart_id != "gpu"  # epochs; the GPU chart's x is minutes
             self.charts[chart_id] = chart
             yield chart
 
@@ -125,6 +127,7 @@ class ChartDeck(Grid, can_focus=True):
     def clear(self) -> None:
         self._history_version = self._gpu_version = -1
         self._run_id = None
+        self._show_failed(False)
         for chart_id, chart in self.charts.items():
             chart.set_empty_text("waiting for the first epoch" if chart_id != "gpu" else "no GPU samples yet")
             chart.set_series([])
@@ -134,12 +137,25 @@ class ChartDeck(Grid, can_focus=True):
         if self._run_id != live.serial:
             self._run_id = live.serial
             self._history_version = self._gpu_version = -1
+        self._show_failed(live.status == "failed")
         if live.history_version != self._history_version:
             self._history_version = live.history_version
             self._show_history(live.history())
         if live.gpu_version != self._gpu_version:
             self._gpu_version = live.gpu_version
             self._show_gpu(live)
+
+    def _show_failed(self, failed: bool) -> None:
+        """A failed run's curves stop where it broke: every title says so, so that they
+        never read as a run still to come or one that ended well."""
+        if failed == self._failed:
+            return
+        self._failed = failed
+        for chart_id, title, key, _log in CHARTS:
+            chart = self.charts[chart_id]
+            chart.set_title(f"{title} · failed" if failed else title)
+            if key is not None:
+                chart.set_empty_text("failed before the first epoch" if failed else "waiting for the first epoch")
 
     def _show_history(self, h: dict[str, Any]) -> None:
         epochs = h.get("epochs") or []
@@ -151,7 +167,8 @@ class ChartDeck(Grid, can_focus=True):
         for chart_id, _title, key, _log in CHARTS:
             if key is None:
                 continue
-            series = [Series("train", list(epochs), list(train.get(key) or []), TRAIN_COLOR)]
+            # The learning rate is the schedule's, not a train-split metric: its legend says lr.
+            series = [Series("train" if key != "lr" else "lr", list(epochs), list(train.get(key) or []), TRAIN_COLOR)]
             if key != "lr":
                 series.append(Series("val", list(val_epochs), list(val.get(key) or []), VAL_COLOR))
             self.charts[chart_id].set_series(series, vlines=marks if key != "lr" else [])

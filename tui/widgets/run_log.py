@@ -7,10 +7,11 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import RichLog
 
+from nsm.execution.render import CLOCK_NOTE
 from nsm.text import plain
 from tui.live_run import MAX_LOG_LINES, LiveRun
 
-LEVEL_STYLES = {"info": "", "event": "", "warning": "yellow", "error": "bold red"}
+LEVEL_STYLES = {"info": "", "event": "", "warning": "yellow", "error": "bold red", "dim": "dim"}
 
 
 class RunLogPane(RichLog):
@@ -43,6 +44,8 @@ class RunLogPane(RichLog):
         if self._run_id != live.serial:
             self.clear_run()
             self._run_id = live.serial
+            # The stamps are "+1m05s": say once which clock that is (the CLI says the same).
+            self.note(f"({CLOCK_NOTE})", "dim")
         new = live.log_count - self._shown
         if new <= 0:
             return

@@ -66,8 +66,13 @@ class ProgressPanel(Static):
         done = live.epochs_done()
         batch = live.batch_position()
         frac = batch[0] / batch[1] if batch and batch[1] and live.status is None else 0.0
-        epoch_label = f"Epoch {done}/{epochs}" if epochs else f"Epoch {done}"
-        rows = [_bar_row(epoch_label, done + frac, epochs or 1, f"{100 * (done + frac) / max(epochs, 1):3.0f}%")]
+        early = stopped_early_text(live)
+        if early is not None:
+            # Not a bar stuck short of its end: the run is over, and says why it stopped there.
+            rows: list[Any] = [Text(early, style="bold green", no_wrap=True, overflow="ellipsis")]
+        else:
+            epoch_label = f"Epoch {done}/{epochs}" if epochs else f"Epoch {done}"
+            rows = [_bar_row(epoch_label, done + frac, epochs or 1, f"{100 * (done + frac) / max(epochs, 1):3.0f}%")]
         if batch:
             rows.append(_bar_row(f"Batch {batch[0]}/{batch[1]}", batch[0], batch[1], f"{100 * batch[0] / max(batch[1], 1):3.0f}%"))
         else:
@@ -86,8 +91,48 @@ class ProgressPanel(Static):
         return Group(*rows)
 
 
+def stopped_early_text(live: LiveRun) -> str | None:
+    """"Stopped early at E/N (patience P)" for a run that early stopping ended; else None."""
+    end = live.terminal or {}
+    if end.get("type") != "finished" or end.get("reason") != "early_stopped":
+        return None
+    done = integer(end.get("epochs_done")) or live.epochs_done()
+    planned = live.epochs or integer(live.config.get("epochs"))
+    patience = integer(live.config.get("patience"))
+    text = f"Stopped early at {done}/{planned}" if planned else f"Stopped early at epoch {done}"
+    return text + (f" (patience {patience})" if patience else "")
+
+
+def patience_text(live: LiveRun, state: Any) -> Text:
+    """Early stopping's count, in its true unit: PATIENCE is epochs without a better val
+    loss, checked after every epoch, while val loss is only measured every EVAL_EVERY
+    epochs (the count is reset at an eval that improves on the best)."""
+    configured = integer(live.config.get("patience"))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if configured is None:
+        return text
+    if configured == 0:
+        text.append("patience off: no early stopping", style="dim")
+        return text
+    if stopped_early_text(live) is not None:
+        text.append(f"patience 0/{configured} epochs left: stopped", style="yellow")
+        return text
+    every = integer(live.config.get("eval_every")) or 1
+    cadence = f" · val every {every}" if every > 1 else ""
+    if state.best_epoch is None:
+        text.append(f"patience {configured} epochs, from the first val{cadence}", style="dim")
+        return text
+    # The eval event's patience_left as of that eval, counted on by the epochs since:
+    # the engine checks after every epoch, so the count falls per epoch, not per eval.
+    left = max(0, configured - (live.epochs_done() - state.best_epoch))
+    text.append("patience ")
+    text.append(f"{left}/{configured}", style="yellow" if left <= max(1, every) else "bold")
+    text.append(f" epochs left{cadence}")
+    return text
+
+
 class MetricsPanel(Static):
-    """Train/val loss and accuracy, cycle loss, best so far, patience left."""
+    """Train/val loss, accuracy and cycle loss, the best epoch's val numbers, patience left."""
 
     DEFAULT_CSS = """
     MetricsPanel {
@@ -102,7 +147,7 @@ class MetricsPanel(Static):
 
     @staticmethod
     def _idle() -> Text:
-        return Text("loss  -\nacc   -\ncycle -\nbest  -", style="dim")
+        return Text("       train  val  best\nloss  -\nacc   -\ncycle -", style="dim")
 
     def clear(self) -> None:
         self._version = None
@@ -125,27 +170,19 @@ class MetricsPanel(Static):
         state = live.state()
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold", no_wrap=True)
-        t.add_column(justify="right", no_wrap=True)
-        t.add_column(justify="right", no_wrap=True)
-        t.add_row("", Text("train", style="cyan"), Text("val", style="orange1"))
-        t.add_row("loss", fmt_num(tr.get("loss")), fmt_num(va.get("loss")))
-        t.add_row("acc", fmt_num(tr.get("acc"), 3), fmt_num(va.get("acc"), 3))
-        t.add_row("cycle", fmt_num(tr.get("cycle_loss")), fmt_num(va.get("cycle_loss")))
-        best = Text("best ", style="bold", no_wrap=True, overflow="ellipsis")
+        for _ in range(3):
+            t.add_column(justify="right", no_wrap=True)
+        # The best epoch's own val numbers side by side: its accuracy is epoch E's, not
+        # the highest accuracy of some other epoch.
+        best_cycle = None
         if state.best_epoch is not None:
-            best.append(f"val {fmt_num(state.best_val_loss)} @{state.best_epoch}")
-        else:
-            best.append("-")
-        patience = va.get("patience_left")
-        configured = integer(live.config.get("patience"))
-        tail = Text()
-        if configured == 0:
-            tail.append(" · patience off", style="dim")
-        elif integer(patience) is not None:
-            tail.append(" · patience ")
-            tail.append(f"{patience} left", style="yellow" if patience <= 2 else "")
-        acc = f" acc {fmt_num(state.best_val_acc, 3)}" if state.best_val_acc is not None and state.best_epoch is not None else ""
-        if acc and len(best) + len(acc) + len(tail) <= width:
-            best.append(acc)  # the accuracy at the best epoch, where there is room for it
-        best.append_text(tail)
-        return Group(t, best)
+            val = live.history().get("val") or {}
+            epochs = val.get("epochs") or []
+            if state.best_epoch in epochs:
+                best_cycle = (val.get("cycle_loss") or [None] * len(epochs))[epochs.index(state.best_epoch)]
+        best_head = Text(f"best@{state.best_epoch}" if state.best_epoch is not None else "best", style="green")
+        t.add_row("", Text("train", style="cyan"), Text("val", style="orange1"), best_head)
+        t.add_row("loss", fmt_num(tr.get("loss")), fmt_num(va.get("loss")), fmt_num(state.best_val_loss))
+        t.add_row("acc", fmt_num(tr.get("acc"), 3), fmt_num(va.get("acc"), 3), fmt_num(state.best_val_acc, 3))
+        t.add_row("cycle", fmt_num(tr.get("cycle_loss")), fmt_num(va.get("cycle_loss")), fmt_num(best_cycle))
+        return Group(t, patience_text(live, state))

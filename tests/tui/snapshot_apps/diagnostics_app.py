@@ -21,6 +21,7 @@ from tui import app as tui_app
 from tui.app import NSMApp
 from tui.context import AppContext, Settings
 from tui.screens.diagnostics import DiagnosticsScreen
+from tui.session_log import SessionLog
 
 MIB = 1024 * 1024
 
@@ -120,6 +121,10 @@ class DiagnosticsSnapshotApp(NSMApp):
         **NSMApp.MODES,
         "diagnostics": lambda: DiagnosticsScreen(source=fixed_report, clear=fixed_clear),
     }
+
+    def on_load(self, event: events.Load) -> None:
+        event.prevent_default()  # NSMApp's would open a log named by today's date and this pid
+        self.session_log = SessionLog(Path("~/.local/state/nsm-tui/log/nsm-tui-20240105-093000-4242.log"))
 
     def on_mount(self, event: events.Mount) -> None:
         event.prevent_default()  # NSMApp's own handler would open the dashboard
