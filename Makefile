@@ -26,7 +26,7 @@ run: $(STAMP_RUN)
 	$(BIN)/nsm-tui
 
 test: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

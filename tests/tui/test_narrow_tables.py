@@ -53,7 +53,7 @@ def test_the_fitting_rule_shortens_labels_then_drops_the_least_important_never_a
 
 def test_runs_list_at_80_columns_shows_every_name_and_number_whole(store: RunStore, capsys, monkeypatch) -> None:
     lines = cli_output(capsys, monkeypatch, 80, "runs", "list", "--runs-dir", str(store.root))
-    table = lines[1:]
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("domain")) :]  # the title may wrap
     assert all(len(line) <= 80 for line in table), [line for line in table if len(line) > 80]
     assert not any("…" in line for line in lines)
     for name, _domain, _outcome, _epochs in LONG_RUNS:
