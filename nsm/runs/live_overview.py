@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from nsm.execution.render import fmt_duration, number
 from nsm.runs import events as ev
 from nsm.runs import lock as run_lock
 from nsm.runs.cache import CACHE
@@ -203,8 +204,8 @@ class LiveCollector:
                 step, steps = _int(progress.get("step")), _int(progress.get("steps"))
             else:
                 epoch = max(epoch or 0, _int(progress.get("epoch")) or 0) or None
-            rate, eta = _num(progress.get("graphs_per_s")), _num(progress.get("eta_s"))
-            progress_t = _num(progress.get("t"))
+            rate, eta = number(progress.get("graphs_per_s")), number(progress.get("eta_s"))
+            progress_t = number(progress.get("t"))
         if forced is not None:
             chosen = forced
         elif beat is not None and backend != IN_APP and beat > (MODAL_HEARTBEAT_QUIET_S if backend == MODAL else HEARTBEAT_QUIET_S):
@@ -358,23 +359,12 @@ def _int(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
 # ----------------------------------------------------------------- text cells
 
 
-def duration_text(seconds: float | None) -> str:
-    """'42s', '12m05s', '3h20m', '-'."""
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+duration_text = fmt_duration  # '42s', '12m05s', '3h20m', '-': as every other viewer writes it
 
 
 def epoch_text(row: LiveRow) -> str:
@@ -393,7 +383,7 @@ def gpu_text(row: LiveRow) -> str:
     sample = row.gpu or {}
     devices = sample.get("devices") if isinstance(sample.get("devices"), list) else []
     device = devices[0] if devices and isinstance(devices[0], dict) else {}
-    util, mem = _num(device.get("util_gpu_pct")), _num(device.get("memory_used_mib"))
+    util, mem = number(device.get("util_gpu_pct")), number(device.get("memory_used_mib"))
     parts = []
     if util is not None:
         parts.append(f"{util:.0f}%")

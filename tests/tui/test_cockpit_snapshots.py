@@ -6,23 +6,8 @@ Update after an intended change: pytest tests/tui/test_cockpit_snapshots.py --sn
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from dashboard_fixtures import settle_charts
-
-APP_FILE = Path(__file__).resolve().parent / "snapshot_apps" / "cockpit_app.py"
-
-
-def _apps():  # type: ignore[no-untyped-def]
-    name = "_cockpit_snapshot_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, APP_FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from snapshot_loader import snapshot_app
 
 
 async def _settled(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -36,7 +21,7 @@ def test_config_panel_without_a_gpu_80x24(snap_compare) -> None:  # type: ignore
         pilot.app.screen.query_one("#start").focus()  # the focus shows by shape: reverse video
         await pilot.pause()
 
-    assert snap_compare(_apps().build_idle_app(), terminal_size=(80, 24), run_before=focus_start)
+    assert snap_compare(snapshot_app("cockpit_app").build_idle_app(), terminal_size=(80, 24), run_before=focus_start)
 
 
 def test_confirm_stop_dialog_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -47,7 +32,7 @@ def test_confirm_stop_dialog_80x24(snap_compare) -> None:  # type: ignore[no-unt
         pilot.app.push_screen(ConfirmStopDialog("planning/fixture-run", " (in this app)"))
         await pilot.pause()
 
-    assert snap_compare(_apps().build_attached_app(), terminal_size=(80, 24), run_before=ask)
+    assert snap_compare(snapshot_app("cockpit_app").build_attached_app(), terminal_size=(80, 24), run_before=ask)
 
 
 def test_quit_dialog_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +43,7 @@ def test_quit_dialog_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def
         pilot.app.push_screen(QuitDialog(["planning/fixture-run trains inside this app"]))
         await pilot.pause()
 
-    assert snap_compare(_apps().build_attached_app(), terminal_size=(80, 24), run_before=ask)
+    assert snap_compare(snapshot_app("cockpit_app").build_attached_app(), terminal_size=(80, 24), run_before=ask)
 
 
 def test_command_palette_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -70,4 +55,4 @@ def test_command_palette_80x24(snap_compare) -> None:  # type: ignore[no-untyped
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.3)  # the palette shows its results after a short debounce
 
-    assert snap_compare(_apps().build_attached_app(), terminal_size=(80, 24), run_before=open_palette)
+    assert snap_compare(snapshot_app("cockpit_app").build_attached_app(), terminal_size=(80, 24), run_before=open_palette)

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 from analysis_fixtures import screen_text, settle
 from dashboard_fixtures import make_app
+from snapshot_loader import snapshot_app
 from live_fixtures import T_NOW, write_live_store
 from textual.widgets import DataTable
 
 from tui.screens.overview import OverviewScreen
-
-HERE = Path(__file__).resolve().parent
-
-
-def _snapshot_app():  # type: ignore[no-untyped-def]
-    name = "_overview_snapshot_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "snapshot_apps" / "overview_app.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 async def test_f6_lists_what_trains_and_enter_attaches_the_dashboard(tmp_path: Path) -> None:
@@ -69,4 +56,4 @@ def test_live_overview_80x24(snap_compare) -> None:  # type: ignore[no-untyped-d
         await pilot.press("f6")
         await settle(pilot.app, pilot)
 
-    assert snap_compare(_snapshot_app().build_overview_app(), terminal_size=(80, 24), run_before=shown)
+    assert snap_compare(snapshot_app("overview_app").build_overview_app(), terminal_size=(80, 24), run_before=shown)

@@ -6,23 +6,8 @@ Update after an intended change: pytest tests/tui/test_narrow_snapshots.py --sna
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from analysis_fixtures import settle
-
-HERE = Path(__file__).resolve().parent
-
-
-def _load(file: str):  # type: ignore[no-untyped-def]
-    name = f"_narrow_snapshot_{file}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "snapshot_apps" / f"{file}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from snapshot_loader import snapshot_app
 
 
 def _pressing(*keys: str):  # type: ignore[no-untyped-def]
@@ -35,12 +20,12 @@ def _pressing(*keys: str):  # type: ignore[no-untyped-def]
 
 
 def test_runs_browser_with_long_names_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(_load("runs_app").build_runs_app(), terminal_size=(80, 24), run_before=_pressing("f2"))
+    assert snap_compare(snapshot_app("runs_app").build_runs_app(), terminal_size=(80, 24), run_before=_pressing("f2"))
 
 
 def test_sweep_queue_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(_load("sweep_app").build_sweep_app(), terminal_size=(80, 24), run_before=_pressing("f4", "2"))
+    assert snap_compare(snapshot_app("sweep_app").build_sweep_app(), terminal_size=(80, 24), run_before=_pressing("f4", "2"))
 
 
 def test_sweep_results_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(_load("sweep_app").build_sweep_app(), terminal_size=(80, 24), run_before=_pressing("f4", "3"))
+    assert snap_compare(snapshot_app("sweep_app").build_sweep_app(), terminal_size=(80, 24), run_before=_pressing("f4", "3"))

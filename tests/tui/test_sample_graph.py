@@ -3,21 +3,18 @@ checkpoint (pooling levels keep subsets of the level below; a prediction with it
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 from analysis_fixtures import copy_trained_run, screen_text, settle, trained_template
 from dashboard_fixtures import make_app
+from snapshot_loader import snapshot_app
 from textual.widgets import DataTable
 
 from nsm.runs import RunStore
 from nsm.training.sample_trace import trace_sample
 from tui.screens.runs import RunsScreen
 from tui.screens.sample_graph import SampleGraphScreen
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
@@ -89,19 +86,9 @@ async def test_next_previous_and_domain_keys_redraw(tmp_path: Path) -> None:
         assert "Edges by relation" in screen_text(app)
 
 
-def _snapshot_app():  # type: ignore[no-untyped-def]
-    name = "_sample_graph_snapshot_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "snapshot_apps" / "sample_graph_app.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def test_sample_graph_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def shown(pilot) -> None:  # type: ignore[no-untyped-def]
         pilot.app.push_screen(SampleGraphScreen("causal", index=2))
         await settle(pilot.app, pilot)
 
-    assert snap_compare(_snapshot_app().build_sample_graph_app(), terminal_size=(80, 24), run_before=shown)
+    assert snap_compare(snapshot_app("sample_graph_app").build_sample_graph_app(), terminal_size=(80, 24), run_before=shown)

@@ -7,24 +7,9 @@ Update after an intended change: pytest tests/tui/test_screen_snapshots.py --sna
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from analysis_fixtures import settle
+from snapshot_loader import snapshot_app
 from dashboard_fixtures import settle_charts
-
-HERE = Path(__file__).resolve().parent
-
-
-def _load(file: str):  # type: ignore[no-untyped-def]
-    name = f"_screen_snapshot_{file}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "snapshot_apps" / f"{file}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 async def _settled(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -42,11 +27,11 @@ def _pressing(*keys: str):  # type: ignore[no-untyped-def]
 
 
 def test_compare_three_domains_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(_load("compare_app").build_compare_app(), terminal_size=(80, 24), run_before=_pressing("f3"))
+    assert snap_compare(snapshot_app("compare_app").build_compare_app(), terminal_size=(80, 24), run_before=_pressing("f3"))
 
 
 def test_evaluation_of_a_saved_best_model_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    module = _load("evaluation_app")
+    module = snapshot_app("evaluation_app")
 
     async def open_evaluation(pilot) -> None:  # type: ignore[no-untyped-def]
         from tui.screens.evaluation import EvaluationScreen
@@ -62,4 +47,4 @@ def test_evaluation_of_a_saved_best_model_80x24(snap_compare) -> None:  # type: 
 
 
 def test_sweep_define_tab_without_a_sweep_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(_load("sweep_define_app").build_sweep_define_app(), terminal_size=(80, 24), run_before=_pressing("f4"))
+    assert snap_compare(snapshot_app("sweep_define_app").build_sweep_define_app(), terminal_size=(80, 24), run_before=_pressing("f4"))

@@ -21,47 +21,17 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from nsm.text import plain
+from tui.dialogs.base import DIALOG_CSS
 from tui.dialogs.confirm import ConfirmDialog
 
 __all__ = ["ConfirmDialog", "ExportDialog", "InfoDialog", "PickRunsDialog", "config_diff_table", "config_table"]
 
-_DIALOG_CSS = """
-{name} {{
-    align: center middle;
-}}
-{name} > Vertical {{
-    width: 90%;
-    max-width: 100;
-    height: auto;
-    max-height: 90%;
-    border: thick $primary;
-    background: $panel;
-    padding: 0 1;
-}}
-{name} .dialog-title {{
-    text-style: bold;
-    width: 100%;
-    margin-bottom: 1;
-}}
-{name} .dialog-keys {{
-    color: $text-muted;
-    width: 100%;
-    margin-top: 1;
-}}
-{name} Horizontal {{
-    height: auto;
-    align-horizontal: right;
-}}
-{name} Button {{
-    margin-left: 1;
-}}
-"""
 
 
 class InfoDialog(ModalScreen[None]):
     """A read-only panel (a config, a diff); escape, q or enter closes it."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="InfoDialog") + """
+    DEFAULT_CSS = DIALOG_CSS.format(name="InfoDialog") + """
     InfoDialog VerticalScroll {
         height: auto;
         max-height: 20;
@@ -116,7 +86,7 @@ def config_diff_table(names: Sequence[str], differences: Mapping[str, Mapping[st
 class ExportDialog(ModalScreen["tuple[str, str] | None"]):
     """Pick an export format (csv, json, md report, all) and the folder."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ExportDialog")
+    DEFAULT_CSS = DIALOG_CSS.format(name="ExportDialog")
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
     FORMATS = (("csv", "CSV"), ("json", "JSON"), ("md", "Markdown report"), ("all", "All three"))
 
@@ -154,7 +124,7 @@ class PickRunsDialog(ModalScreen["list[str] | None"]):
     """Choose runs for a comparison: type to filter, space toggles, ctrl+s or
     the button compares, escape cancels."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="PickRunsDialog") + """
+    DEFAULT_CSS = DIALOG_CSS.format(name="PickRunsDialog") + """
     PickRunsDialog SelectionList {
         height: auto;
         max-height: 14;

@@ -19,6 +19,39 @@ from textual.widgets import Button, Static
 T = TypeVar("T")
 MARK = "▶ "
 
+# The look every panel dialog shares; `.format(name=...)` with the dialog class name.
+DIALOG_CSS = """
+{name} {{
+    align: center middle;
+}}
+{name} > Vertical {{
+    width: 90%;
+    max-width: 100;
+    height: auto;
+    max-height: 90%;
+    border: thick $primary;
+    background: $panel;
+    padding: 0 1;
+}}
+{name} .dialog-title {{
+    text-style: bold;
+    width: 100%;
+    margin-bottom: 1;
+}}
+{name} .dialog-keys {{
+    color: $text-muted;
+    width: 100%;
+    margin-top: 1;
+}}
+{name} Horizontal {{
+    height: auto;
+    align-horizontal: right;
+}}
+{name} Button {{
+    margin-left: 1;
+}}
+"""
+
 
 class ChoiceDialog(ModalScreen[T], Generic[T]):
     """A question and a row of buttons; each button's value is what the dialog returns.

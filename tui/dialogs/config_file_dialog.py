@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from nsm.text import plain
+from tui.dialogs.base import DIALOG_CSS
 
 
 class ConfigFileDialog(ModalScreen["str | None"]):
@@ -25,35 +26,15 @@ class ConfigFileDialog(ModalScreen["str | None"]):
 
     `act(path)` returns None when it worked, else the problem to show."""
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfigFileDialog") + """
     ConfigFileDialog {
-        align: center middle;
         background: $background 60%;
-    }
-    ConfigFileDialog > Vertical {
-        width: 90%;
-        max-width: 100;
-        height: auto;
-        max-height: 90%;
-        border: thick $primary;
-        background: $panel;
-        padding: 0 1;
-    }
-    ConfigFileDialog .dialog-title {
-        text-style: bold;
-        width: 100%;
-        margin-bottom: 1;
     }
     ConfigFileDialog #config-file-problem {
         color: $error;
         width: 100%;
         height: auto;
         display: none;
-    }
-    ConfigFileDialog .dialog-keys {
-        color: $text-muted;
-        width: 100%;
-        margin-top: 1;
     }
     """
 

@@ -7,6 +7,8 @@ key, None shows it greyed out), never by overriding `check_action`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -35,6 +37,10 @@ class AppScreen(Screen[None]):
 
     def action_applies(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True
+
+    @property
+    def store(self) -> Any:
+        return self.app.context.store  # type: ignore[attr-defined]
 
     async def run_from_palette(self, action: str) -> bool:
         """Run `action` (as a binding names it) for the command palette: the typing rule is off,

@@ -173,10 +173,6 @@ class CompareScreen(AppScreen):
         if self.comparison is not None:
             self.load()
 
-    @property
-    def store(self) -> Any:
-        return self.app.context.store  # type: ignore[attr-defined]
-
     # --------------------------------------------------------- selection
 
     def show_runs(self, refs: list[str]) -> None:

@@ -14,7 +14,7 @@ numbers never cost a relayout; each redraw takes time from an in-process run.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -575,26 +575,24 @@ class DashboardScreen(AppScreen):
         open_sample_graph(self.app, values.get("domain"), values.get("seed"), self.controller.run)
 
     def action_save_config_file(self) -> None:
-        panel = self.config_panel
-
-        def act(path: str) -> str | None:
-            problem = panel.save_to_file(path)
-            if problem is None:
-                self.context.settings.set(CONFIG_FILE_KEY, path)
-                self.notice(f"saved the config to {plain(path)}", "info")
-            return problem
-
-        self.app.push_screen(ConfigFileDialog("Save the run configuration", "save", self._config_file_path(), act))
+        self._config_file_dialog("Save the run configuration", "save", self.config_panel.save_to_file, "saved the config to")
 
     def action_load_config_file(self) -> None:
-        panel = self.config_panel
+        self._config_file_dialog(
+            "Load a run configuration", "load", self.config_panel.load_from_file, "loaded the config from",
+            then=lambda: self._set_config_open(True),
+        )
 
+    def _config_file_dialog(
+        self, title: str, verb: str, do: Callable[[str], str | None], done: str, then: Callable[[], None] | None = None
+    ) -> None:
         def act(path: str) -> str | None:
-            problem = panel.load_from_file(path)
+            problem = do(path)
             if problem is None:
                 self.context.settings.set(CONFIG_FILE_KEY, path)
-                self.notice(f"loaded the config from {plain(path)}", "info")
-                self._set_config_open(True)
+                self.notice(f"{done} {plain(path)}", "info")
+                if then is not None:
+                    then()
             return problem
 
-        self.app.push_screen(ConfigFileDialog("Load a run configuration", "load", self._config_file_path(), act))
+        self.app.push_screen(ConfigFileDialog(title, verb, self._config_file_path(), act))

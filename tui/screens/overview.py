@@ -97,10 +97,6 @@ class OverviewScreen(AppScreen):
         if self.polled_once:
             self.poll()
 
-    @property
-    def store(self) -> Any:
-        return self.app.context.store  # type: ignore[attr-defined]
-
     def _in_app(self) -> list[str]:
         session = getattr(self.app, "session", None)
         return [w.label for w in session.training()] if session is not None else []

@@ -302,10 +302,6 @@ class RunsScreen(AppScreen):
         if self.is_active:
             self.load_runs()
 
-    @property
-    def store(self) -> Any:
-        return self.app.context.store  # type: ignore[attr-defined]
-
     # ----------------------------------------------------------- listing
 
     @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
