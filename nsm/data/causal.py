@@ -25,13 +25,18 @@ has no causal benefit but looks beneficial (association <= -0.25), a hard
 positive is beneficial but looks harmful (association >= 0). With half of each
 class hard, the association alone is at chance.
 
-Generation (DOMAINS.md): the content (the DAG skeleton, the node kinds, the
-multiset of (relation, strength) edge labels) is drawn first; then random
-permutations of the labels over the skeleton's edges are tried until one
-arrangement of every kind (beneficial, hard positive, not beneficial, hard
-negative) is found, and the requested label picks one of them. Samples whose
-content cannot produce every kind are redrawn — for both labels alike, so the
-content never depends on the label. Node ids are shuffled.
+Generation (DOMAINS.md): the content (the DAG skeleton, the node kinds, each
+edge's relation, the multiset of strengths of each relation) is drawn first;
+then random permutations of the strengths *among the edges of the same
+relation* are tried until one arrangement of every kind (beneficial, hard
+positive, not beneficial, hard negative) is found, and the requested label
+picks one of them. Every node therefore keeps its in/out degree per relation
+(T's and S's signed degrees would otherwise tell the label) and every
+relation keeps its strength sum. Edge signs are redrawn until the treatment
+reaches the symptom along paths of both signs and the back-door paths have
+both signs (without both, one of the hard kinds cannot exist); samples whose
+content still cannot produce every kind are redrawn — for both labels alike,
+so the content never depends on the label. Node ids are shuffled.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+import numpy as np
 
 from nsm.data.base import Domain, DomainSpec, register
 from nsm.data.graphs import Graph
@@ -242,39 +249,59 @@ def draw_skeleton(rng: random.Random, p: "CausalDomain.Params") -> Skeleton:
 
 
 class _Evaluator:
-    """Fast effect of T on S and back-door sum for many labellings of one skeleton.
+    """Effect of T on S and back-door sum for many strength arrangements of one skeleton at once.
 
     One reverse DP: to_s[v] = directed effect of v on S with T blocked; then
     total effect = sum over T -> c of w * to_s[c], back-door = sum over p -> T
     of w * to_s[p] (T has no path back to itself, so blocking it changes only
-    the back-door legs).
+    the back-door legs). Vectorised over arrangements: thousands of them cost
+    about as much as a few in pure Python.
     """
 
     def __init__(self, n: int, edges: list[tuple[int, int]], t: int, s: int):
         order = _topological_order(n, [(a, b, 0, 0.0) for a, b in edges])
         out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for e, (a, b) in enumerate(edges):
-            out[a].append((e, b))
+            if b != t:  # to_s[T] is 0 by definition (T blocked): such terms vanish
+                out[a].append((e, b))
         self.n, self.t, self.s = n, t, s
         self.plan = [(v, out[v]) for v in reversed(order) if v not in (t, s) and out[v]]
         self.t_out = out[t]
         self.t_in = [(e, a) for e, (a, b) in enumerate(edges) if b == t]
 
-    def __call__(self, w: Sequence[float]) -> tuple[float, float]:
-        to_s = [0.0] * self.n
+    def __call__(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signed weights of shape (edges, arrangements) -> (total effects, back-door sums)."""
+        to_s = np.zeros((self.n, w.shape[1]))
         to_s[self.s] = 1.0
         for v, outs in self.plan:
-            acc = 0.0
+            acc = to_s[v]
             for e, b in outs:
                 acc += w[e] * to_s[b]
-            to_s[v] = acc
-        te = 0.0
-        for e, b in self.t_out:
-            te += w[e] * to_s[b]
-        bd = 0.0
-        for e, a in self.t_in:
-            bd += w[e] * to_s[a]
+        te = sum((w[e] * to_s[b] for e, b in self.t_out), np.zeros(w.shape[1]))
+        bd = sum((w[e] * to_s[a] for e, a in self.t_in), np.zeros(w.shape[1]))
         return te, bd
+
+    def path_signs(self, rels: Sequence[int]) -> tuple[int, int, int, int]:
+        """(positive, negative) T -> S paths, then (positive, negative) back-door paths."""
+        pos, neg = [0] * self.n, [0] * self.n
+        pos[self.s] = 1
+
+        def leg(e: int, b: int) -> tuple[int, int]:
+            return (pos[b], neg[b]) if rels[e] == INCREASES else (neg[b], pos[b])
+
+        for v, outs in self.plan:
+            for e, b in outs:
+                dp, dn = leg(e, b)
+                pos[v] += dp
+                neg[v] += dn
+        causal = [leg(e, b) for e, b in self.t_out]
+        back = [leg(e, a) for e, a in self.t_in]
+        return (
+            sum(c[0] for c in causal),
+            sum(c[1] for c in causal),
+            sum(c[0] for c in back),
+            sum(c[1] for c in back),
+        )
 
 
 def classify(te: float, assoc: float, margin: float) -> int | None:
@@ -287,6 +314,18 @@ def classify(te: float, assoc: float, margin: float) -> int | None:
     return NOT_BENEFICIAL if looks == 0 else HARD_NEGATIVE
 
 
+def _classify_many(te: np.ndarray, assoc: np.ndarray, margin: float) -> np.ndarray:
+    """`classify` over arrays; -1 where either value lies in the margin."""
+    is_pos, is_neg = te <= -margin, te >= 0.0
+    looks_pos, looks_neg = assoc <= -margin, assoc >= 0.0
+    out = np.full(te.shape, -1)
+    out[is_pos & looks_pos] = BENEFICIAL
+    out[is_pos & looks_neg] = HARD_POSITIVE
+    out[is_neg & looks_neg] = NOT_BENEFICIAL
+    out[is_neg & looks_pos] = HARD_NEGATIVE
+    return out
+
+
 @register
 class CausalDomain(Domain):
     spec = DomainSpec(
@@ -296,7 +335,7 @@ class CausalDomain(Domain):
         numeric=(),
         subtypes=SUBTYPES,
     )
-    version = 1
+    version = 2
 
     @dataclass(frozen=True)
     class Params:
@@ -323,20 +362,11 @@ class CausalDomain(Domain):
         margin: float = 0.25  # beneficial: total effect <= -margin; not: >= 0
         hard_positive_frac: float = 0.5  # of the positives, the share that looks harmful
         hard_negative_frac: float = 0.5  # of the negatives, the share that looks beneficial
-        max_tries: int = 400  # label permutations tried per content before redrawing it
+        max_tries: int = 400  # strength arrangements tried per content before redrawing it
+        max_sign_draws: int = 20  # edge-sign draws per skeleton until both signs reach S (else redraw)
 
-    def sample(self, rng: random.Random, label: int) -> Graph | None:
+    def _wanted(self) -> set[int]:
         p = self.params
-        # -- content, drawn without looking at the label ---------------------
-        sk = draw_skeleton(rng, p)
-        n, m = len(sk.roles), len(sk.edges)
-        labels = [
-            (DECREASES if rng.random() < p.p_decreases else INCREASES, rng.choice(STRENGTHS)) for _ in range(m)
-        ]
-        coin = rng.random()
-        perm_node = list(range(n))
-        rng.shuffle(perm_node)
-        # -- every kind of arrangement of that content -----------------------
         wanted = {BENEFICIAL, NOT_BENEFICIAL}
         if p.hard_positive_frac > 0:
             wanted.add(HARD_POSITIVE)
@@ -346,18 +376,73 @@ class CausalDomain(Domain):
             wanted.discard(BENEFICIAL)
         if p.hard_negative_frac >= 1:
             wanted.discard(NOT_BENEFICIAL)
+        return wanted
+
+    def _relations(self, rng: random.Random, evaluate: _Evaluator, m: int) -> list[int] | None:
+        """Edge signs under which T -> S and the back door both carry paths of either sign.
+
+        With one sign only, the effect (or the back-door sum) could never change
+        sign under a permutation of strengths, and the content would be wasted.
+        """
+        p = self.params
+        for _ in range(p.max_sign_draws):
+            rels = [DECREASES if rng.random() < p.p_decreases else INCREASES for _ in range(m)]
+            if min(evaluate.path_signs(rels)) > 0:
+                return rels
+        return None
+
+    def _arrangements(
+        self, rng: random.Random, evaluate: _Evaluator, rels: list[int], strengths: list[float]
+    ) -> dict[int, list[float]] | None:
+        """One strength arrangement (per edge) of every wanted kind, or None.
+
+        Strengths move only among edges of one relation, so every node's
+        per-relation degrees and every relation's strength sum stay as drawn.
+        """
+        p = self.params
+        gen = np.random.default_rng(rng.getrandbits(64))
+        rel = np.array(rels)
+        base = np.array(strengths)
+        groups = [np.flatnonzero(rel == r) for r in (INCREASES, DECREASES)]
+        sign = np.where(rel == INCREASES, 1.0, -1.0)[:, None]
+        wanted = self._wanted()
+        found: dict[int, list[float]] = {}
+        # Most contents that work show every kind early: a small first batch
+        # saves the full search for the rest.
+        first = max(1, p.max_tries // 4)
+        for k in (first, p.max_tries - first):
+            if k <= 0:
+                continue
+            table = np.empty((len(rels), k))  # strengths: (edge, arrangement)
+            for idx in groups:
+                if len(idx):
+                    table[idx] = base[idx][np.argsort(gen.random((len(idx), k)), axis=0)]
+            te, bd = evaluate(table * sign)
+            kind = _classify_many(te, te + bd, p.margin)
+            for want in wanted - set(found):
+                hits = np.flatnonzero(kind == want)
+                if len(hits):
+                    found[want] = table[:, hits[0]].tolist()
+            if len(found) == len(wanted):
+                return found
+        return None
+
+    def sample(self, rng: random.Random, label: int) -> Graph | None:
+        p = self.params
+        # -- content, drawn without looking at the label ---------------------
+        sk = draw_skeleton(rng, p)
+        n, m = len(sk.roles), len(sk.edges)
         evaluate = _Evaluator(n, sk.edges, 0, 1)
-        found: dict[int, list[tuple[int, float]]] = {}
-        order = list(labels)
-        for _ in range(p.max_tries):
-            rng.shuffle(order)
-            te, bd = evaluate([signed(r, s) for r, s in order])
-            kind = classify(te, te + bd, p.margin)
-            if kind in wanted and kind not in found:
-                found[kind] = list(order)
-                if len(found) == len(wanted):
-                    break
-        else:
+        rels = self._relations(rng, evaluate, m)
+        if rels is None:
+            return None  # this skeleton cannot give both signs: redraw (for both labels alike)
+        strengths = [rng.choice(STRENGTHS) for _ in range(m)]
+        coin = rng.random()
+        perm_node = list(range(n))
+        rng.shuffle(perm_node)
+        # -- every kind of arrangement of that content -----------------------
+        found = self._arrangements(rng, evaluate, rels, strengths)
+        if found is None:
             return None  # this content cannot give every kind: redraw (for both labels alike)
         # -- the requested label picks one ------------------------------------
         if label == 1:
@@ -365,10 +450,9 @@ class CausalDomain(Domain):
         else:
             kind = HARD_NEGATIVE if coin < p.hard_negative_frac else NOT_BENEFICIAL
         chosen = found[kind]
-        edges = [(perm_node[a], perm_node[b], r, s) for (a, b), (r, s) in zip(sk.edges, chosen)]
+        edges = [(perm_node[a], perm_node[b], r, s) for (a, b), r, s in zip(sk.edges, rels, chosen)]
         edges.sort()
         kinds = [VARIABLE] * n
         kinds[perm_node[0]] = TREATMENT
         kinds[perm_node[1]] = SYMPTOM
         return Graph(node_kind=kinds, x_num=[[] for _ in range(n)], edges=edges, y=SUBTYPE_LABEL[kind], subtype=kind)
-

@@ -171,7 +171,9 @@ def test_negative_is_a_near_miss_of_its_positive(seed: int) -> None:
     assert (pos.y, neg.y) == (1, 0)
     assert pos.node_kind == neg.node_kind  # same nodes, same (shuffled) ids
     assert edge_labels(pos) == edge_labels(neg)  # same (relation, strength) multiset
-    assert sorted((a, b) for a, b, _, _ in pos.edges) == sorted((a, b) for a, b, _, _ in neg.edges)  # same skeleton
+    # Same skeleton, every edge with the same relation (so every node keeps its signed
+    # degrees): only strengths move, among edges of one relation.
+    assert {(a, b): r for a, b, r, _ in pos.edges} == {(a, b): r for a, b, r, _ in neg.edges}
     assert pos.edges != neg.edges  # ... arranged differently
 
 
@@ -300,7 +302,31 @@ def test_skeleton_roles(seed: int) -> None:
 def test_generation_is_fast() -> None:
     t0 = time.perf_counter()
     generate_graphs(CausalDomain(), 200, seed=9)
-    assert time.perf_counter() - t0 < 3.0  # 2000 graphs take ~2 s
+    assert time.perf_counter() - t0 < 3.0  # 2000 graphs take ~1-2 s
+
+
+def test_signs_are_content_drawn_before_the_strengths_are_arranged() -> None:
+    """A content is kept only if T reaches S along paths of both signs and the back door
+    has both signs too (else one hard kind could not exist), whatever the label."""
+    dom = CausalDomain()
+    for seed in range(30):
+        g = dom.sample(random.Random(seed), seed % 2)
+        if g is None:
+            continue
+        t, s = g.node_kind.index(TREATMENT), g.node_kind.index(SYMPTOM)
+        signs = {e: -1 if r == DECREASES else 1 for e, (_, _, r, _) in enumerate(g.edges)}
+        out: dict[int, list[tuple[int, int]]] = {}
+        for e, (a, b, _, _) in enumerate(g.edges):
+            out.setdefault(a, []).append((e, b))
+
+        def path_signs(v: int, blocked: int) -> set[int]:
+            if v == s:
+                return {1}
+            return {signs[e] * x for e, b in out.get(v, []) if b != blocked for x in path_signs(b, blocked)}
+
+        assert path_signs(t, -1) == {1, -1}
+        back = {signs[e] * x for e, (a, b, _, _) in enumerate(g.edges) if b == t for x in path_signs(a, t)}
+        assert back == {1, -1}
 
 
 def test_dataset_splits_and_stats(tmp_path) -> None:  # type: ignore[no-untyped-def]

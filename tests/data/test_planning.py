@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import pytest
@@ -48,7 +49,9 @@ def test_registered_with_its_vocabulary() -> None:
     assert "self_loop" not in spec.relations and spec.self_loop_id == len(RELATIONS)
     assert spec.numeric == ("position",)
     assert spec.subtypes == ("valid", "order_violation", "missing_capability", "unachieved_leaf")
-    assert len(set(spec.node_kinds)) == len(spec.node_kinds) >= 9
+    assert len(set(spec.node_kinds)) == len(spec.node_kinds) >= 12
+    assert {"robot", "other_robot", "dropped_step"} <= set(spec.node_kinds)
+    assert K["dropped_step"] not in STEP_KINDS and K["other_robot"] != K["robot"]
 
 
 # -- the oracle ----------------------------------------------------------------
@@ -71,17 +74,19 @@ def test_each_negative_breaks_exactly_its_subtype_rule(graphs: list[Graph]) -> N
 
 
 def _tiny_plan() -> Graph:
-    """A hand-built valid plan: 3 steps, goal -> s1 -> s2 (leaf), goal -> s3 (leaf)."""
+    """A hand-built valid plan: 5 steps, goal -> 5 -> 6 (leaf), goal -> 7 (leaf); another robot (11)
+    holding capability 9; a dropped step (12) that would have achieved leaf 6."""
     kinds = [K["robot"], K["step_pick"], K["step_place"], K["step_navigate"], K["goal"], K["subgoal"],
-             K["subgoal"], K["subgoal"], K["capability"], K["capability"], K["location"]]
-    pos = [0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0]
+             K["subgoal"], K["subgoal"], K["capability"], K["capability"], K["location"], K["other_robot"],
+             K["dropped_step"], K["step_inspect"], K["step_pick"]]
+    pos = [0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 5]
     edges = [
-        (1, 2, R["next"], 1.0), (2, 3, R["next"], 1.0),
-        (2, 1, R["requires"], 1.0), (3, 1, R["requires"], 1.0),
+        (1, 2, R["next"], 1.0), (2, 3, R["next"], 1.0), (3, 13, R["next"], 1.0), (13, 14, R["next"], 1.0),
+        (2, 1, R["requires"], 1.0), (3, 1, R["requires"], 1.0), (13, 2, R["requires"], 1.0),
         (4, 5, R["decomposes_to"], 1.0), (5, 6, R["decomposes_to"], 1.0), (4, 7, R["decomposes_to"], 1.0),
-        (2, 6, R["achieves"], 1.0), (3, 7, R["achieves"], 1.0),
-        (2, 8, R["needs_capability"], 1.0), (0, 8, R["has_capability"], 1.0),
-        (3, 10, R["at"], 0.5), (0, 10, R["at"], 0.75),
+        (2, 6, R["achieves"], 1.0), (3, 7, R["achieves"], 1.0), (12, 6, R["achieves"], 1.0),
+        (2, 8, R["needs_capability"], 1.0), (0, 8, R["has_capability"], 1.0), (11, 9, R["has_capability"], 1.0),
+        (3, 10, R["at"], 0.5), (0, 10, R["at"], 0.75), (11, 10, R["at"], 1.0),
     ]
     return Graph(node_kind=kinds, x_num=[[float(p)] for p in pos], edges=edges, y=1)
 
@@ -101,6 +106,8 @@ def test_oracle_on_a_hand_built_plan() -> None:
     assert violations(_edit(g, pos={1: 2, 2: 1})) == {"order_violation"}
     # a requirement on the same position is not "earlier"
     assert violations(_edit(g, pos={2: 1})) == {"order_violation"}
+    # a prerequisite that was dropped from the plan is never done before
+    assert violations(_edit(g, add=(13, 12, R["requires"], 1.0))) == {"order_violation"}
     # the held capability moved to the unneeded one
     assert violations(_edit(g, drop=(0, 8, R["has_capability"], 1.0), add=(0, 9, R["has_capability"], 1.0))) == {
         "missing_capability"
@@ -109,12 +116,26 @@ def test_oracle_on_a_hand_built_plan() -> None:
     assert violations(_edit(g, drop=(0, 8, R["has_capability"], 1.0), add=(1, 8, R["has_capability"], 1.0))) == {
         "missing_capability"
     }
+    # nor one that only the other robot holds: it does not carry out the plan
+    assert violations(_edit(g, drop=(0, 8, R["has_capability"], 1.0), add=(11, 8, R["has_capability"], 1.0))) == {
+        "missing_capability"
+    }
+    # the other robot holding a needed capability as well as the robot is fine
+    assert violations(_edit(g, add=(11, 8, R["has_capability"], 1.0))) == set()
+    # what a dropped step would have needed does not matter
+    assert violations(_edit(g, add=(12, 9, R["needs_capability"], 1.0))) == set()
     # re-point the only achieves edge of leaf 7 to leaf 6
-    assert violations(_edit(g, drop=(3, 7, R["achieves"], 1.0), add=(3, 6, R["achieves"], 1.0))) == {"unachieved_leaf"}
+    repointed = _edit(g, drop=(3, 7, R["achieves"], 1.0), add=(3, 6, R["achieves"], 1.0))
+    assert violations(repointed) == {"unachieved_leaf"}
+    # leaf 6 achieved only by the dropped step is unachieved
+    assert violations(_edit(g, drop=(2, 6, R["achieves"], 1.0))) == {"unachieved_leaf"}
     # an inner subgoal (5 has a child) needs no achieves edge; achieving it does not achieve the leaf
-    assert violations(_edit(g, drop=(2, 6, R["achieves"], 1.0), add=(2, 5, R["achieves"], 1.0))) == {"unachieved_leaf"}
+    g_inner = _edit(g, drop=(2, 6, R["achieves"], 1.0), add=(2, 5, R["achieves"], 1.0))
+    assert violations(g_inner) == {"unachieved_leaf"}
     # an unheld capability that no step needs is fine
     assert violations(_edit(g, add=(1, 9, R["at"], 1.0))) == set()
+    # dropped steps are off the plan order
+    assert step_order(g) == [1, 2, 3, 13, 14]
 
 
 # -- near misses: same content, two arrangements --------------------------------
@@ -138,13 +159,32 @@ def test_negative_is_a_near_miss_of_its_positive() -> None:
     assert set(seen) == set(CORRUPTIONS)
 
 
-def test_held_and_unheld_capability_counts_match_across_classes() -> None:
+def _holders(g: Graph) -> Counter:
+    """How many capabilities each set of holders has (robot, other robot, both, none)."""
+    by_cap: dict[int, set[str]] = {v: set() for v, k in enumerate(g.node_kind) if k == K["capability"]}
+    for s, d, r, _ in g.edges:
+        if r == R["has_capability"]:
+            by_cap[d].add(NODE_KINDS[g.node_kind[s]])
+    return Counter(frozenset(h) for h in by_cap.values())
+
+
+def test_who_holds_capabilities_matches_across_classes() -> None:
     dom = make_domain("planning")
     for i in range(60):
-        for g in pair(dom, 1000 + i):
-            caps = sum(k == K["capability"] for k in g.node_kind)
-            held = {d for s, d, r, _ in g.edges if r == R["has_capability"]}
-            assert 1 <= len(held) <= caps - 1  # at least one capability always unheld
+        neg, pos = pair(dom, 1000 + i)
+        assert _holders(neg) == _holders(pos)
+        # the other robot always holds a capability the robot lacks (the one a missing capability swaps in)
+        assert _holders(pos)[frozenset({"other_robot"})] >= 1
+
+
+def test_dropped_steps_are_off_the_plan(graphs: list[Graph]) -> None:
+    for g in graphs:
+        dropped = {v for v, k in enumerate(g.node_kind) if k == K["dropped_step"]}
+        assert dropped and all(g.x_num[v][0] == 0.0 for v in dropped)
+        allowed = {R["achieves"], R["targets"], R["at"]}
+        assert all(r in allowed for s, _, r, _ in g.edges if s in dropped)
+        assert not any(d in dropped for _, d, _, _ in g.edges)
+        assert any(s in dropped for s, _, r, _ in g.edges if r == R["achieves"])
 
 
 # -- plan structure ------------------------------------------------------------
@@ -168,7 +208,8 @@ def test_sizes_and_strengths(graphs: list[Graph]) -> None:
         steps = sum(k in STEP_KINDS for k in g.node_kind)
         assert p.steps[0] <= steps <= p.steps[1]
         assert sum(k == K["robot"] for k in g.node_kind) == 1 and sum(k == K["goal"] for k in g.node_kind) == 1
-        assert len(set((s, d, r) for s, d, r, _ in g.edges)) >= len(g.edges) - 1  # (at most one rare duplicate)
+        assert sum(k == K["other_robot"] for k in g.node_kind) == 1
+        assert len(set((s, d, r) for s, d, r, _ in g.edges)) == len(g.edges)  # no duplicate edge
         for s, d, r, w in g.edges:
             assert 0.0 <= w <= 1.0 and s != d
             if RELATIONS[r] in STRUCTURAL:
@@ -203,8 +244,9 @@ def test_deterministic() -> None:
 # -- generator edge cases --------------------------------------------------------
 def test_smallest_plans_take_every_corruption() -> None:
     dom = make_domain(
-        "planning", steps=(2, 2), locations=(1, 1), objects=(1, 1), capabilities=(2, 2), top_subgoals=(2, 2),
+        "planning", steps=(5, 5), locations=(1, 1), objects=(1, 1), capabilities=(2, 2), top_subgoals=(2, 2),
         extra_subgoals=(0, 0), extra_achieves=(0, 0), extra_needs=(0, 0), requires_prob=0.0,
+        dropped_steps=(1, 1), dropped_achieves=(1, 1),
     )
     seen = set()
     for i in range(60):
@@ -217,10 +259,23 @@ def test_smallest_plans_take_every_corruption() -> None:
 
 def test_large_plans_stay_valid() -> None:
     dom = make_domain("planning", steps=(10, 14), capabilities=(5, 6), extra_subgoals=(3, 5), extra_achieves=(4, 6),
-                      extra_needs=(3, 5), requires_prob=1.0, second_requires_prob=1.0)
+                      extra_needs=(3, 5), requires_prob=1.0, second_requires_prob=1.0, dropped_steps=(2, 4),
+                      dropped_achieves=(2, 3))
     for g in generate_graphs(dom, 40, 1):
         assert label_of(g) == g.y
         assert violations(g) == (set() if g.y else {SUBTYPES[g.subtype]})
+
+
+@pytest.mark.parametrize("steps", [(11, 20), (21, 40)])
+def test_long_plans_generate_fast_and_stay_valid(steps: tuple[int, int]) -> None:
+    """The out-of-distribution plan lengths: every label from the oracle, every corruption there."""
+    start = time.perf_counter()
+    graphs = generate_graphs(make_domain("planning", steps=steps), 300, 2)
+    assert time.perf_counter() - start < 5.0  # a few seconds at most (about 0.2 s on a quiet core)
+    assert {g.subtype for g in graphs} == {0, 1, 2, 3}
+    for g in graphs:
+        assert violations(g) == (set() if g.y else {SUBTYPES[g.subtype]})
+        assert steps[0] <= len(step_order(g)) <= steps[1]
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2])
@@ -237,7 +292,10 @@ def test_corruption_weights_select_the_subtype(kind: int) -> None:
     "params",
     [
         {"steps": (1, 5)},
+        {"steps": (4, 8)},  # an order violation needs two interior steps that are not neighbours
         {"steps": (6, 5)},
+        {"dropped_steps": (0, 2)},
+        {"dropped_achieves": (0, 1)},
         {"capabilities": (1, 3)},
         {"top_subgoals": (1, 2)},
         {"objects": (0, 2)},
