@@ -150,6 +150,7 @@ _SPECS = [
     FieldSpec("wandb", "WANDB", str, "off", "also log to Weights & Biases (needs the wandb extra)", choices=WANDB_MODES),
     FieldSpec("keep_last", "KEEP_LAST", int, 0, "keep only the newest N periodic checkpoints (best_model.pt always kept; 0 = keep all)", 0, 10_000),
     FieldSpec("model", "MODEL", str, "nsm", "nsm (3-level hierarchy) or flat (relational reference: no pooling, no cycle loss)", choices=MODELS),
+    FieldSpec("pooling", "POOLING", bool, True, "NSM ablation: off keeps every node at every level (the hierarchy without pooling; MODEL=nsm only)"),
     FieldSpec("hidden", "HIDDEN", int, 96, "model width", 8, 1024, public=False),
     FieldSpec("threads", "THREADS", int, 0, "torch CPU threads (0 = usable cores - 1, at least 1)", 0, 256, public=False),
 ]
@@ -178,6 +179,7 @@ class RunConfig:
     wandb: str = "off"
     keep_last: int = 0
     model: str = "nsm"
+    pooling: bool = True
     hidden: int = 96
     threads: int = 0
 
@@ -232,6 +234,11 @@ def cross_field_errors(values: Mapping[str, Any], already: Mapping[str, str] = {
     ok: Callable[[str], bool] = lambda k: k not in already and k in values
     if ok("amp") and values["amp"] and ok("device") and values["device"] == "cpu":
         errors["amp"] = "AMP needs a CUDA device; set DEVICE to cuda or auto, or turn AMP off"
+    if ok("pooling") and not values["pooling"] and ok("model") and values["model"] != "nsm":
+        errors["pooling"] = (
+            f"POOLING=off applies to MODEL=nsm only (MODEL={values['model']} has no pooling to turn off); "
+            "set MODEL to nsm or POOLING to on"
+        )
     if ok("hidden") and values["hidden"] % 2:
         errors["hidden"] = f"HIDDEN must be even (the coupling blocks split features in halves; got {values['hidden']})"
     if ok("batch_size") and ok("num_graphs"):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from nsm.atomic import atomic_write_text
 from nsm.runs import Run
 from nsm.runs.checkpoints import BEST_FILE
-from nsm.runs.compare import CRITERIA, Comparison, build_comparison, differences_table, metrics_table
+from nsm.runs.compare import CRITERIA, Comparison, build_comparison, differences_table, metrics_table, ood_label, ood_rows
 from nsm.runs.export import ExportError, run_results
 from nsm.runs.hardware import config_for_display
 from tui.formatting import fmt
@@ -164,6 +164,17 @@ def evaluation_markdown(evaluation: Mapping[str, Any], heading: str = "##") -> s
         f"{heading}# Model and baselines (test accuracy)",
         md_table(["predictor", "test acc"], baseline_rows(evaluation)),
     ]
+    if evaluation.get("split", "test") == "test":
+        rows = ood_rows(evaluation)
+        parts.append(f"{heading}# Test and out-of-distribution splits")
+        parts.append(
+            md_table(
+                ["split", "graphs", "acc", "loss", "worst subtype"],
+                [[r["label"], r["count"], r["acc"], r["loss"], r["worst"] or "-"] for r in rows],
+            )
+            if rows
+            else "_no out-of-distribution splits in this evaluation (it predates them: evaluate the checkpoint again)_"
+        )
     confusion = evaluation.get("confusion")
     classes = list((evaluation.get("per_class") or {}).keys()) or ["negative", "positive"]
     if isinstance(confusion, list) and confusion:
@@ -199,7 +210,10 @@ def _best_evaluation(results: Mapping[str, Any]) -> Mapping[str, Any] | None:
     final = results.get("final_results") or {}
     test = final.get("test") if isinstance(final, Mapping) else None
     if isinstance(test, Mapping):
-        return {"checkpoint": final.get("checkpoint") or BEST_FILE, "epoch": final.get("best_epoch"), **test, "baselines": final.get("baselines")}
+        best = {"checkpoint": final.get("checkpoint") or BEST_FILE, "epoch": final.get("best_epoch"), **test, "baselines": final.get("baselines")}
+        if isinstance(final.get("ood"), Mapping):
+            best["ood"] = final["ood"]
+        return best
     return None
 
 
@@ -225,6 +239,7 @@ def run_report(run: Run) -> str:
                 ["best val acc", results["best_val_acc"]],
                 ["test acc", results["test_acc"]],
                 ["test loss", results["test_loss"]],
+                *[[f"{ood_label(name)} acc", acc] for name, acc in (results.get("ood_acc") or {}).items()],
                 ["parameters", results["params"]],
                 ["GPU", results.get("gpu") or "none (CPU)"],
                 ["started", _when(results["started"])],

@@ -104,7 +104,8 @@ def register(cls: type[Domain]) -> type[Domain]:
 
 @dataclass
 class DomainDataset:
-    """A generated dataset: three splits, the vocabulary, stats and baselines."""
+    """A generated dataset: three splits, the out-of-distribution test splits
+    (nsm.data.ood, in their order), the vocabulary, stats and baselines."""
 
     spec: DomainSpec
     num_graphs: int
@@ -116,11 +117,19 @@ class DomainDataset:
     stats: dict[str, Any] = field(default_factory=dict)
     baselines: dict[str, Any] = field(default_factory=dict)
     cache_key: str = ""
+    ood: dict[str, GraphSet] = field(default_factory=dict)
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """Every split this dataset holds: train, val, test, then its OOD splits."""
+        return (*SPLITS, *self.ood)
 
     def split(self, name: str) -> GraphSet:
-        if name not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)} (got {name!r})")
-        return getattr(self, name)
+        if name in SPLITS:
+            return getattr(self, name)
+        if name in self.ood:
+            return self.ood[name]
+        raise ValueError(f"split must be one of {', '.join(self.split_names)} (got {name!r})")
 
     def summary(self) -> dict[str, Any]:
         """Stats and baselines as plain JSON data (what run_started carries)."""
@@ -132,15 +141,22 @@ def sample_seed(domain: str, seed: int, index: int, attempt: int) -> int:
     return int.from_bytes(digest, "little")
 
 
-def generate_graphs(domain: Domain, num_graphs: int, seed: int) -> list[Graph]:
-    """Exactly half positives (labels alternate), no two identical graphs."""
+def generate_graphs(
+    domain: Domain, num_graphs: int, seed: int, *, namespace: str | None = None, exclude: set[str] | None = None
+) -> list[Graph]:
+    """Exactly half positives (labels alternate), no two identical graphs.
+
+    `namespace` (default: the domain's name) seeds the draws, so another
+    namespace draws another stream; a graph whose fingerprint is in `exclude`
+    (graphs of other splits) is never returned."""
     graphs: list[Graph] = []
-    seen: set[str] = set()
+    seen: set[str] = set(exclude or ())
     name = domain.spec.name
+    stream = namespace or name
     for i in range(num_graphs):
         label = i % 2
         for attempt in range(1000):
-            g = domain.sample(random.Random(sample_seed(name, seed, i, attempt)), label)
+            g = domain.sample(random.Random(sample_seed(stream, seed, i, attempt)), label)
             if g is None:
                 continue
             if g.y != label:
@@ -175,6 +191,8 @@ def stratified_split(labels: list[int], seed: int) -> dict[str, list[int]]:
 
 
 def params_key(domain: Domain, num_graphs: int, seed: int) -> str:
+    from nsm.data.ood import ood_signature  # it builds on this module
+
     blob = json.dumps(
         {
             "domain": domain.spec.name,
@@ -183,6 +201,7 @@ def params_key(domain: Domain, num_graphs: int, seed: int) -> str:
             "seed": seed,
             "params": domain.params_dict(),
             "vocabulary": domain.spec.to_dict(),
+            "ood": ood_signature(domain),
         },
         sort_keys=True,
     )

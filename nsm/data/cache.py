@@ -1,7 +1,7 @@
 """The dataset disk cache: one file per full set of generation parameters.
 
 Key = hash of (domain, generator version, vocabulary, num_graphs, seed, every
-generation parameter). A file that fails to load, or whose stored key or
+generation parameter, the OOD split definitions). A file that fails to load, or whose stored key or
 shapes disagree, is regenerated rather than trusted.
 """
 
@@ -23,7 +23,8 @@ from nsm.data.graphs import GraphSet
 
 log = logging.getLogger(__name__)
 # 2: baselines gained the degree-aware and 1-WL probes and per-subtype scores.
-CACHE_FORMAT = 2
+# 3: the out-of-distribution test splits (nsm.data.ood), stored under "ood".
+CACHE_FORMAT = 3
 
 
 def default_cache_dir() -> Path:
@@ -72,9 +73,17 @@ def _write(path: Path, ds: DomainDataset) -> None:
         "format": CACHE_FORMAT,
         "key": ds.cache_key,
         "meta": json.dumps(
-            {"num_graphs": ds.num_graphs, "seed": ds.seed, "params": ds.params, "stats": ds.stats, "baselines": ds.baselines}
+            {
+                "num_graphs": ds.num_graphs,
+                "seed": ds.seed,
+                "params": ds.params,
+                "stats": ds.stats,
+                "baselines": ds.baselines,
+                "ood": list(ds.ood),  # the order of the OOD splits
+            }
         ),
         **{s: ds.split(s).to_state() for s in SPLITS},
+        "ood": {name: gs.to_state() for name, gs in ds.ood.items()},
     }
     with atomic_open(path, "wb") as fh:
         torch.save(blob, fh)
@@ -91,7 +100,11 @@ def _read(path: Path, key: str, dom: Any) -> DomainDataset:
     total = sum(len(g) for g in sets.values())
     if total != meta["num_graphs"]:
         raise ValueError(f"cache holds {total} graphs, expected {meta['num_graphs']}")
-    for gs in sets.values():
+    stored = blob.get("ood")
+    if not isinstance(stored, dict) or sorted(stored) != sorted(meta.get("ood") or []):
+        raise ValueError("OOD splits missing or not as listed")
+    ood = {name: GraphSet.from_state(stored[name]) for name in meta["ood"]}
+    for gs in (*sets.values(), *ood.values()):
         if gs.node_kind.numel() and int(gs.node_kind.max()) >= dom.spec.num_kinds:
             raise ValueError("node kind out of vocabulary")
         if gs.edge_type.numel() and int(gs.edge_type.max()) >= dom.spec.num_relations:
@@ -104,5 +117,6 @@ def _read(path: Path, key: str, dom: Any) -> DomainDataset:
         stats=meta["stats"],
         baselines=meta["baselines"],
         cache_key=key,
+        ood=ood,
         **sets,
     )

@@ -27,7 +27,41 @@ def distribution(values: torch.Tensor) -> dict[str, float]:
     }
 
 
-def dataset_stats(ds: "DomainDataset") -> dict[str, Any]:
+def split_stats(gs: Any) -> dict[str, Any]:
+    """Size and label balance of one split."""
+    pos = int(gs.y.sum())
+    return {
+        "count": len(gs),
+        "positive": pos,
+        "negative": len(gs) - pos,
+        "positive_frac": round(pos / max(len(gs), 1), 4),
+    }
+
+
+def ood_stats(
+    ds: "DomainDataset", params: dict[str, Any] | None = None, skipped: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Each OOD split's size, balance and graph sizes (nodes, edges), with the
+    test split's sizes beside them and the generation parameters it overrides."""
+    out: dict[str, Any] = {}
+    for name, gs in ds.ood.items():
+        out[name] = {
+            **split_stats(gs),
+            "nodes": distribution(gs.num_nodes()),
+            "edges": distribution(gs.num_edges()),
+            "overrides": dict((params or {}).get(name) or {}),
+        }
+    return {
+        "test": {"nodes": distribution(ds.test.num_nodes()), "edges": distribution(ds.test.num_edges())},
+        "splits": out,
+        "skipped": dict(skipped or {}),
+    }
+
+
+def dataset_stats(
+    ds: "DomainDataset", ood_params: dict[str, Any] | None = None, ood_skipped: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`splits` covers train/val/test (the num_graphs generated); `ood` the OOD splits."""
     spec = ds.spec
     splits: dict[str, Any] = {}
     nodes = {"positive": [], "negative": []}
@@ -37,13 +71,7 @@ def dataset_stats(ds: "DomainDataset") -> dict[str, Any]:
     sub_counts = torch.zeros(len(spec.subtypes), dtype=torch.long)
     for name in SPLITS:
         gs = ds.split(name)
-        pos = int(gs.y.sum())
-        splits[name] = {
-            "count": len(gs),
-            "positive": pos,
-            "negative": len(gs) - pos,
-            "positive_frac": round(pos / max(len(gs), 1), 4),
-        }
+        splits[name] = split_stats(gs)
         for cls, key in ((1, "positive"), (0, "negative")):
             mask = gs.y == cls
             nodes[key].append(gs.num_nodes()[mask])
@@ -72,4 +100,5 @@ def dataset_stats(ds: "DomainDataset") -> dict[str, Any]:
         "relations": {spec.relation_name(r): int(c) for r, c in enumerate(rel_counts)},
         "node_kinds": {k: int(c) for k, c in zip(spec.node_kinds, kind_counts)},
         "subtypes": {k: int(c) for k, c in zip(spec.subtypes, sub_counts)},
+        "ood": ood_stats(ds, ood_params, ood_skipped),
     }

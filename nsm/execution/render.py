@@ -114,7 +114,7 @@ def render(e: dict[str, Any]) -> list[Line]:
                 "event",
                 f"finished ({e.get('reason') or 'completed'}) after {e.get('epochs_done')} epochs: "
                 f"test acc {fmt_num(test.get('acc'), 3)}, loss {fmt_num(test.get('loss'))}, "
-                f"in {fmt_duration(e.get('total_time_s'))}",
+                f"{ood_accuracies(e.get('ood'))}in {fmt_duration(e.get('total_time_s'))}",
             )
         ]
     if kind == ev.INTERRUPTED:
@@ -150,3 +150,13 @@ def render_text(e: dict[str, Any], *, epochs: bool = True) -> list[str]:
     """Lines for a terminal or a log file (the CLI's progress, a sweep's runner, Modal's attach):
     best-model saves are left out (the eval line says "new best"); `epochs=False` drops epochs too."""
     return [line.text for line in render(e) if line.kind != DETAIL and (epochs or line.kind != EPOCH)]
+
+
+def ood_accuracies(ood: Any) -> str:
+    """`OOD 11-20 acc 0.851, OOD 21-40 acc 0.702, ` from a FINISHED event's ood payload ('' without one)."""
+    from nsm.runs.compare import ood_label  # the column names compare uses, so both read alike
+
+    if not isinstance(ood, dict):
+        return ""
+    parts = [f"{ood_label(str(name))} acc {fmt_num(v.get('acc'), 3)}" for name, v in ood.items() if isinstance(v, dict)]
+    return "".join(f"{p}, " for p in parts)

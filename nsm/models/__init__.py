@@ -12,13 +12,16 @@ from nsm.models.nsm import FlatRGCN, ModelOutput, ModelSpec, NSMModel, augment_e
 from nsm.models.rgcn import StrengthRGCNConv
 
 
-def build_model(domain_spec: Any, hidden: int = 96, model: str = "nsm", **kwargs: Any) -> nn.Module:
+def build_model(domain_spec: Any, hidden: int = 96, model: str = "nsm", pooling: bool = True, **kwargs: Any) -> nn.Module:
     """The MODEL knob's model for a domain's vocabulary (nsm.data.DomainSpec):
-    "nsm" the 3-level hierarchy, "flat" the relational reference."""
+    "nsm" the 3-level hierarchy, "flat" the relational reference. `pooling` is the
+    POOLING knob (False: the NSM's levels keep every node; MODEL=nsm only)."""
     spec = ModelSpec.from_domain(domain_spec)
     if model == "nsm":
-        return NSMModel(spec, hidden=hidden, **kwargs)
+        return NSMModel(spec, hidden=hidden, pooling=pooling, **kwargs)
     if model == "flat":
+        if not pooling:
+            raise ValueError("POOLING=off applies to MODEL=nsm only (MODEL=flat has no pooling to turn off)")
         return FlatRGCN(spec, hidden=hidden, **kwargs)
     raise ValueError(f"MODEL must be one of {', '.join(MODELS)} (got {model!r})")
 

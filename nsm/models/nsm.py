@@ -9,6 +9,10 @@ WHAT (top-down), per level:
     cycle_l = MSE(û_l, u_l) on the nodes that survived pooling
 Head: mean‖max readout of every level -> MLP -> 2 logits.
 
+POOLING=off (`pooling=False`, an ablation): no pooling layers; each level reads the
+one below on all of its nodes and edges (x_{l+1} = h_l), and every node counts in
+the cycle loss, so a comparison shows what pooling itself contributes.
+
 What the prototypes showed (DOMAINS.md) is built in: relation types survive
 pooling, several typed layers run before the first pool, inverse relations and
 a dedicated self-loop relation are added, readout uses max and every level.
@@ -85,16 +89,20 @@ class NSMModel(nn.Module):
         pool_ratio: float = 0.5,
         aggr: str = "sum",
         dropout: float = 0.0,
+        pooling: bool = True,
     ):
         super().__init__()
         self.spec = spec
         self.hidden = hidden
+        self.pooling = pooling
         # relations after augment_edges: forward + self-loop, then the inverses of the forward ones
         total_rel = 2 * spec.num_relations - 1
         self.kind_embedding = nn.Embedding(spec.num_kinds, hidden)
         self.numeric = nn.Linear(spec.num_numeric, hidden) if spec.num_numeric else None
         self.levels = nn.ModuleList(Level(hidden, total_rel, n, num_bases, aggr) for n in layers)
-        self.pools = nn.ModuleList(SizedSAGPooling(hidden, ratio=pool_ratio) for _ in range(len(layers) - 1))
+        # Without pooling no pooling layers at all (no parameters, no state-dict keys).
+        pools = len(layers) - 1 if pooling else 0
+        self.pools = nn.ModuleList(SizedSAGPooling(hidden, ratio=pool_ratio) for _ in range(pools))
         self.top_down = nn.Linear(2 * hidden, hidden)  # graph embedding -> level-3 node space
         self.head = nn.Sequential(
             nn.Linear(2 * hidden * len(layers), hidden),
@@ -121,7 +129,7 @@ class NSMModel(nn.Module):
         )
         pre: list[Tensor] = []  # u_l
         post: list[Tensor] = []  # h_l
-        perms: list[Tensor] = []
+        perms: list[Tensor | None] = []  # None: the level kept every node (POOLING=off)
         batches: list[Tensor] = []
         readouts: list[Tensor] = []
         for i, level in enumerate(self.levels):
@@ -130,7 +138,10 @@ class NSMModel(nn.Module):
             post.append(h)
             batches.append(batch)
             readouts.append(torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1))
-            if i < len(self.pools):
+            if i < len(self.levels) - 1 and not self.pooling:
+                x = h  # the next level sees every node, on the same edges
+                perms.append(None)
+            elif i < len(self.pools):
                 attr = torch.stack([et.to(h.dtype), ew.to(h.dtype)], dim=1)
                 if sizes is not None:
                     x, ei, attr, batch, perm, sizes = self.pools[i].pool(h, ei, attr, batch, sizes)
@@ -143,7 +154,7 @@ class NSMModel(nn.Module):
         return ModelOutput(logits=logits, cycle_loss=cycle.mean(), cycle_per_level=cycle)
 
     def _what_pass(
-        self, pre: list[Tensor], post: list[Tensor], perms: list[Tensor], batches: list[Tensor], top: Tensor
+        self, pre: list[Tensor], post: list[Tensor], perms: list[Tensor | None], batches: list[Tensor], top: Tensor
     ) -> Tensor:
         losses = []
         top_level = len(self.levels) - 1
@@ -155,7 +166,8 @@ class NSMModel(nn.Module):
         for lvl in range(top_level - 1, -1, -1):
             perm = perms[lvl]
             recon = self.levels[lvl].coupling.inverse(post[lvl + 1])
-            losses.append(torch.mean((recon - pre[lvl].index_select(0, perm)) ** 2))
+            kept = pre[lvl] if perm is None else pre[lvl].index_select(0, perm)
+            losses.append(torch.mean((recon - kept) ** 2))
         return torch.stack(losses[::-1])
 
 

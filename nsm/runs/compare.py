@@ -9,6 +9,7 @@ the missing numbers left as None.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -22,6 +23,8 @@ VAL_LOSS = "val_loss"
 TEST_ACC = "test_acc"
 CRITERIA = {VAL_LOSS: "best val loss", TEST_ACC: "test accuracy"}
 
+# An OOD split's name (nsm.data.ood): anything else in a damaged file is no column name.
+_SPLIT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Keys that never tell two runs apart in a useful way.
 _IGNORED_KEYS = frozenset({"schema_version"})
 
@@ -38,6 +41,10 @@ class RunMetrics:
     epochs_planned: int | None = None
     test_acc: float | None = None
     test_loss: float | None = None
+    # Accuracy and loss of the best model on each out-of-distribution split (nsm.data.ood),
+    # by split name; empty for a run made before them, or not finished.
+    ood_acc: dict[str, float] = field(default_factory=dict)
+    ood_loss: dict[str, float] = field(default_factory=dict)
     best_val_loss: float | None = None
     best_val_acc: float | None = None
     best_epoch: int | None = None
@@ -133,6 +140,7 @@ def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
     test_loss = _first(state.test_loss, dig(results, "test", "loss"), best_eval.get("loss"))
     val_epochs = [e for e in val.get("epochs") or [] if isinstance(e, int)]
     val_acc = list(val.get("acc") or [])[: len(val_epochs)]
+    ood_acc, ood_loss = ood_numbers(state, results, best_eval)
     return RunMetrics(
         ref=summary.ref,
         name=summary.name,
@@ -142,6 +150,8 @@ def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
         epochs_planned=summary.epochs,
         test_acc=test_acc,
         test_loss=test_loss,
+        ood_acc=ood_acc,
+        ood_loss=ood_loss,
         best_val_loss=_first(state.best_val_loss, results.get("best_val_loss")),
         best_val_acc=_first(state.best_val_acc, results.get("best_val_acc")),
         best_epoch=state.best_epoch if state.best_epoch is not None else results.get("best_epoch"),
@@ -156,6 +166,72 @@ def collect_metrics(run: Run, summary: RunSummary | None = None) -> RunMetrics:
         val_acc=[_number(a) for a in val_acc],
         problem="; ".join(problems) or None,
     )
+
+
+def ood_numbers(state: Any, results: Mapping[str, Any], best_eval: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """OOD accuracy and loss by split: the latest attempt's finished event first (as
+    for test), then final_results.json, then the saved evaluation of best_model.pt."""
+    for source in (getattr(state, "ood", None), results.get("ood"), best_eval.get("ood")):
+        if isinstance(source, Mapping) and source:
+            named = {k: v for k, v in source.items() if isinstance(k, str) and _SPLIT_NAME.fullmatch(k)}
+            acc = {k: a for k, v in named.items() if (a := _number(dig(v, "acc"))) is not None}
+            loss = {k: x for k, v in named.items() if (x := _number(dig(v, "loss"))) is not None}
+            if acc or loss:
+                return acc, loss
+    return {}, {}
+
+
+def ood_label(name: str, short: bool = False) -> str:
+    """A column label of an OOD split: ood_steps_11_20 -> "OOD 11-20" ("11-20" short),
+    ood_large -> "OOD large" ("large")."""
+    rest = name[4:] if name.startswith("ood_") else name
+    if rest.startswith("steps_"):
+        rest = rest[len("steps_") :]
+    rest = rest.replace("_", "-")
+    return rest if short else f"OOD {rest}"
+
+
+def ood_split_names(runs: Iterable[RunMetrics]) -> list[str]:
+    """Every OOD split some run has a number for, in first-seen order."""
+    names: list[str] = []
+    for m in runs:
+        for name in (*m.ood_acc, *m.ood_loss):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def ood_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The test split and each OOD split of one evaluation (final_results.json's test
+    with its `ood`, or a saved evaluation) as rows: split, label, count, acc, loss
+    and the worst subtype ("name 58%"). Empty when the evaluation has no OOD split."""
+    ood = evaluation.get("ood")
+    if not isinstance(ood, Mapping) or not ood:
+        return []
+    rows = [_split_row("test", "test", evaluation)]
+    for name, result in ood.items():
+        if isinstance(result, Mapping):
+            rows.append(_split_row(str(name), ood_label(str(name)), result))
+    return rows
+
+
+def _split_row(split: str, label: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    worst = None
+    per = result.get("per_subtype")
+    if isinstance(per, Mapping):
+        scored = [(a, str(k)) for k, v in per.items() if (a := _number(dig(v, "acc"))) is not None]
+        if len(scored) > 1:
+            acc, name = min(scored)
+            worst = f"{name} {100 * acc:.0f}%"
+    count = result.get("count")
+    return {
+        "split": split,
+        "label": label,
+        "count": count if isinstance(count, int) and not isinstance(count, bool) else None,
+        "acc": _number(result.get("acc")),
+        "loss": _number(result.get("loss")),
+        "worst": worst,
+    }
 
 
 def _model_of(config: Mapping[str, Any] | None) -> str:
@@ -292,14 +368,29 @@ METRIC_COLUMNS = (
 )
 
 
+def metric_columns(comparison: Comparison) -> list[tuple[str, str]]:
+    """METRIC_COLUMNS, with one `ood:<split>` column (its accuracy) per OOD split
+    that some run has, right after the test columns."""
+    ood = [(f"ood:{name}", ood_label(name)) for name in ood_split_names(comparison.runs)]
+    return [*METRIC_COLUMNS[:2], *ood, *METRIC_COLUMNS[2:]]
+
+
+def metric_value(m: RunMetrics, key: str) -> Any:
+    """A RunMetrics value by METRIC_COLUMNS key, or an OOD accuracy by `ood:<split>`."""
+    if key.startswith("ood:"):
+        return m.ood_acc.get(key[4:])
+    return getattr(m, key)
+
+
 def metrics_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
     """Rows of final metrics (one per run, then one per missing domain)."""
-    columns = ["run", "domain", "status", "model", *(label for _, label in METRIC_COLUMNS)]
+    metrics = metric_columns(comparison)
+    columns = ["run", "domain", "status", "model", *(label for _, label in metrics)]
     rows: list[list[Any]] = []
     for m in comparison.runs:
-        rows.append([m.name, m.domain, m.status, m.model, *(getattr(m, key) for key, _ in METRIC_COLUMNS)])
+        rows.append([m.name, m.domain, m.status, m.model, *(metric_value(m, key) for key, _ in metrics)])
     for domain in comparison.missing:
-        rows.append(["(no run)", domain, "missing", None, *([None] * len(METRIC_COLUMNS))])
+        rows.append(["(no run)", domain, "missing", None, *([None] * len(metrics))])
     return columns, rows
 
 

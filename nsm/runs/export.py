@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nsm.atomic import atomic_write_json, atomic_write_text
-from nsm.runs.compare import dig
+from nsm.runs.checkpoints import BEST_FILE
+from nsm.runs.compare import dig, ood_numbers
 from nsm.runs.cache import load_json_object
 from nsm.runs.errors import RunStoreError
 from nsm.runs.hardware import gpu_used
@@ -132,6 +133,8 @@ def run_results(run: Run) -> dict[str, Any]:
     except RunStoreError as exc:
         problems.append(str(exc))
     state = summary.state
+    evaluations = saved_evaluations(run)
+    ood_acc, ood_loss = ood_numbers(state, final or {}, evaluations.get(BEST_FILE) or {})
     return {
         "run": run.name,
         "domain": run.domain,
@@ -144,6 +147,9 @@ def run_results(run: Run) -> dict[str, Any]:
         "best_val_acc": state.best_val_acc,
         "test_acc": state.test_acc if state.test_acc is not None else dig(final, "test", "acc"),
         "test_loss": state.test_loss if state.test_loss is not None else dig(final, "test", "loss"),
+        # Beside test: the best model's accuracy on each out-of-distribution split ({} before them).
+        "ood_acc": ood_acc,
+        "ood_loss": ood_loss,
         "error": state.error,
         "started": state.started,
         "finished": state.finished,
@@ -151,7 +157,7 @@ def run_results(run: Run) -> dict[str, Any]:
         "gpu": gpu_used(run, summary.config or {}),  # what it trained on; None: no GPU (config's gpu is Modal's knob)
         "config": summary.config,
         "final_results": final,
-        "evaluations": saved_evaluations(run),
+        "evaluations": evaluations,
         "problems": problems,
     }
 

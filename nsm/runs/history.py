@@ -166,6 +166,9 @@ class RunState:
     best_val_acc: float | None = None
     test_acc: float | None = None
     test_loss: float | None = None
+    # {split: {"acc", "loss"}} of the out-of-distribution splits, from the finished
+    # event (empty for a run logged before them)
+    ood: dict[str, dict[str, float | None]] = dataclasses.field(default_factory=dict)
     error: str | None = None  # last error of the latest attempt
     started: float | None = None  # time of the first run_started
     finished: float | None = None  # time of the terminal event
@@ -200,6 +203,7 @@ class StateBuilder:
             # Test metrics belong to the attempt that finished; a new attempt (a
             # resume, maybe from an earlier checkpoint) has not been tested yet.
             s.test_acc = s.test_loss = None
+            s.ood = {}
             config = event.get("config") if isinstance(event.get("config"), dict) else {}
             planned = event.get("epochs", config.get("epochs"))
             if isinstance(planned, int):
@@ -238,6 +242,12 @@ class StateBuilder:
                 test = event.get("test") if isinstance(event.get("test"), dict) else {}
                 s.test_acc = _number(test.get("acc"))
                 s.test_loss = _number(test.get("loss"))
+                ood = event.get("ood") if isinstance(event.get("ood"), dict) else {}
+                s.ood = {
+                    str(name): {"acc": _number(v.get("acc")), "loss": _number(v.get("loss"))}
+                    for name, v in ood.items()
+                    if isinstance(v, dict)
+                }
 
     def feed_all(self, events: Iterable[dict[str, Any]]) -> "StateBuilder":
         for event in events:

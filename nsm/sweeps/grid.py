@@ -162,6 +162,46 @@ def point_configs(base: RunConfig | Mapping[str, Any], points: Sequence[Mapping[
     return configs
 
 
+def repeat_over_seeds(configs: Sequence[RunConfig], seeds: int, axes: Sequence[Axis] = ()) -> list[RunConfig]:
+    """Each config `seeds` times, with SEED, SEED+1, ... (its own SEED first), the repeats
+    of a point next to each other. GridError if the grid already varies SEED (two ways of
+    choosing the seeds), if a seed would pass SEED's maximum, or if the sweep gets too big."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise GridError(f"seeds must be a whole number >= 1 (got {seeds!r})")
+    if seeds == 1:
+        return list(configs)
+    seed_axis = next((a for a in axes if a.knob == "seed" and len(a.values) > 1), None)
+    if seed_axis is not None:
+        raise GridError(
+            f"{seeds} seeds per point and the grid row {seed_axis.spec()} both choose SEED; "
+            "drop the seed row (the seeds start at SEED) or use 1 seed per point"
+        )
+    total = len(configs) * seeds
+    if total > MAX_POINTS:
+        raise GridError(f"{len(configs)} points × {seeds} seeds is {total} runs; at most {MAX_POINTS} fit in one sweep")
+    field = FIELDS["seed"]
+    out: list[RunConfig] = []
+    seen: dict[RunConfig, int] = {}
+    for i, cfg in enumerate(configs, start=1):
+        last = cfg.seed + seeds - 1
+        if field.maximum is not None and last > field.maximum:
+            raise GridError(f"point {i}: {seeds} seeds from SEED {cfg.seed} end at {last}, past SEED's maximum {_fmt_int(field.maximum)}")
+        for offset in range(seeds):
+            repeat = cfg.replace(seed=cfg.seed + offset)
+            if repeat in seen:
+                raise GridError(
+                    f"points {seen[repeat]} and {i} both become the run config with SEED {repeat.seed}: "
+                    "their seeds overlap; give them SEEDs at least the number of seeds apart"
+                )
+            seen[repeat] = i
+            out.append(repeat)
+    return out
+
+
+def _fmt_int(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def describe_overrides(overrides: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
 

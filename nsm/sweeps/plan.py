@@ -10,13 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from nsm.config import DOMAINS, FIELDS, RunConfig
-from nsm.sweeps.grid import Axis, GridError, grid_points, load_config_list, parse_axis, parse_fixed, point_configs
+from nsm.sweeps.grid import (
+    Axis,
+    GridError,
+    grid_points,
+    load_config_list,
+    parse_axis,
+    parse_fixed,
+    point_configs,
+    repeat_over_seeds,
+)
 
 
 class PlanError(GridError):
     def __init__(self, message: str, field: str):
         super().__init__(message)
-        self.field = field  # "domain", "grid-<i>", "fixed", "configs" or "points"
+        self.field = field  # "domain", "grid-<i>", "fixed", "configs", "seeds" or "points"
 
 
 @dataclass(frozen=True)
@@ -24,14 +33,17 @@ class SweepPlan:
     configs: list[RunConfig]
     axes: list[Axis] = field(default_factory=list)
     from_file: bool = False
+    seeds: int = 1  # runs per point: configs holds each point's repeats one after another
 
     @property
     def shape(self) -> str:
-        """'LR 2 × CYCLE_WEIGHT 2' (the axes with more than one value)."""
+        """'LR 2 × CYCLE_WEIGHT 2' (the axes with more than one value), '× 3 seeds' over seeds."""
         varying = [a for a in self.axes if len(a.values) > 1]
         if varying:
-            return " × ".join(f"{a.label} {len(a.values)}" for a in varying)
-        return "config list" if self.from_file else "one config"
+            text = " × ".join(f"{a.label} {len(a.values)}" for a in varying)
+        else:
+            text = "config list" if self.from_file else "one config"
+        return f"{text} × {self.seeds} seeds" if self.seeds > 1 else text
 
     def describe(self) -> str:
         n = len(self.configs)
@@ -45,6 +57,7 @@ def plan_sweep(
     grid: Sequence[str] = (),
     fixed: str = "",
     configs_file: str | None = None,
+    seeds: int | str = 1,
 ) -> SweepPlan:
     """The points of a sweep, checked; PlanError naming the field at fault."""
     bad = [d for d in domains if d not in DOMAINS]
@@ -88,7 +101,26 @@ def plan_sweep(
         configs = point_configs(values, points)
     except GridError as exc:
         raise PlanError(str(exc), "points") from None
-    return SweepPlan(configs, axes, from_file=bool(path))
+    count = parse_seeds(seeds)
+    try:
+        configs = repeat_over_seeds(configs, count, axes)
+    except GridError as exc:
+        raise PlanError(str(exc), "seeds") from None
+    return SweepPlan(configs, axes, from_file=bool(path), seeds=count)
+
+
+def parse_seeds(raw: int | str) -> int:
+    """The number of seeds per point as typed (blank: 1); PlanError on the seeds field."""
+    text = str(raw).strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or isinstance(raw, bool):
+        raise PlanError(f"seeds must be a whole number >= 1: runs per point, SEED, SEED+1, ... (got {text!r})", "seeds")
+    return value
 
 
 def base_from(values: Any) -> dict[str, Any] | None:

@@ -9,6 +9,9 @@ The folder starts with '.', which the run store treats as "not a run", so
 listings never mistake a sweep for a domain. Each point is an ordinary run
 (`<root>/<domain>/<sweep>-<NN>`), created with the sweep, so the runs browser
 and comparisons see every point; sweep.json only adds the queue around them.
+A sweep over several seeds (`seeds` in sweep.json) has one point per grid point
+and seed, the repeats of a grid point next to each other and named after it
+and the seed (`<sweep>-<NN>-s<SEED>`); the queue treats them as any other point.
 
 Only one process writes sweep.json at a time: the creator once, then the
 runner holding runner.json.
@@ -126,6 +129,10 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
+def _seeds(x: Any) -> int:
+    return x if isinstance(x, int) and not isinstance(x, bool) and x >= 1 else 1
+
+
 @dataclass
 class SweepData:
     name: str
@@ -135,6 +142,7 @@ class SweepData:
     knobs: list[str]
     axes: list[dict[str, Any]]
     points: list[Point] = field(default_factory=list)
+    seeds: int = 1  # runs per grid point, SEED, SEED+1, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +154,7 @@ class SweepData:
             "metric": self.metric,
             "knobs": self.knobs,
             "axes": self.axes,
+            "seeds": self.seeds,
             "points": [p.to_dict() for p in self.points],
         }
 
@@ -203,6 +212,7 @@ class Sweep(StopRequests):
             knobs=[k for k in raw.get("knobs") or [] if k in FIELDS],
             axes=[a for a in raw.get("axes") or [] if isinstance(a, dict)],
             points=points,
+            seeds=_seeds(raw.get("seeds")),
         )
 
     def save(self, data: SweepData) -> None:
@@ -341,17 +351,19 @@ def validate_sweep_name(name: str) -> str:
     return name
 
 
-def varying_knobs(configs: Sequence[RunConfig]) -> list[str]:
+def varying_knobs(configs: Sequence[RunConfig], ignore: Sequence[str] = ()) -> list[str]:
     """Knobs whose value differs between points, in the config's order."""
     dicts = [c.to_dict() for c in configs]
-    return [k for k in FIELDS if len({json.dumps(d[k]) for d in dicts}) > 1]
+    return [k for k in FIELDS if k not in ignore and len({json.dumps(d[k]) for d in dicts}) > 1]
 
 
-def point_run_names(sweep_name: str, configs: Sequence[RunConfig]) -> list[str]:
-    width = max(2, len(str(len(configs))))
+def point_run_names(sweep_name: str, configs: Sequence[RunConfig], seeds: int = 1) -> list[str]:
+    """NAME-NN (and -DOMAIN when the sweep has several); over several seeds NN is the
+    grid point and -sSEED follows it: NAME-01-s42, NAME-01-s43, NAME-02-s42, ..."""
+    width = max(2, len(str(len(configs) // seeds)))
     several_domains = len({c.domain for c in configs}) > 1
     return [
-        f"{sweep_name}-{i + 1:0{width}d}" + (f"-{c.domain}" if several_domains else "")
+        f"{sweep_name}-{i // seeds + 1:0{width}d}" + (f"-s{c.seed}" if seeds > 1 else "") + (f"-{c.domain}" if several_domains else "")
         for i, c in enumerate(configs)
     ]
 
@@ -364,20 +376,33 @@ def create_sweep(
     label: str = "sweep",
     axes: Sequence[Axis] = (),
     metric: str = DEFAULT_METRIC,
+    seeds: int = 1,
 ) -> Sweep:
-    """Write the sweep folder and one run per point (all pending)."""
+    """Write the sweep folder and one run per point (all pending). With `seeds` > 1 the
+    configs are each grid point's repeats over its seeds, one after another
+    (nsm.sweeps.grid.repeat_over_seeds)."""
     if not configs:
         raise SweepError("a sweep needs at least one config")
+    if seeds < 1 or len(configs) % seeds:
+        raise SweepError(f"{len(configs)} configs are not whole grid points of {seeds} seeds each")
     name = validate_sweep_name(name) if name is not None else generate_sweep_name(label)
     sweep = Sweep(sweeps_root(store) / name)
     if sweep.path.exists():
         raise SweepExists(f"a sweep named {name!r} already exists ({sweep.path}); choose another name")
-    run_names = point_run_names(name, configs)
+    run_names = point_run_names(name, configs, seeds)
+    too_long = max(run_names, key=len)
+    if len(too_long) > NAME_MAX_LEN:
+        raise SweepError(
+            f"its runs' names would be up to {len(too_long)} characters long ({too_long}; at most {NAME_MAX_LEN}): "
+            "choose a shorter sweep name"
+        )
     taken = {ref.split("/", 1)[1]: ref for ref in store.refs()}
     clash = [taken[n] for n in run_names if n in taken]
     if clash:
         raise SweepExists(f"runs named like this sweep's points already exist ({', '.join(clash[:3])}); choose another sweep name")
-    knobs = [a.knob for a in axes if len(a.values) > 1] or varying_knobs(configs) or [a.knob for a in axes]
+    # Over several seeds SEED tells a point's repeats apart, not the points: no knob column.
+    ignore = ("seed",) if seeds > 1 else ()
+    knobs = [a.knob for a in axes if len(a.values) > 1] or varying_knobs(configs, ignore) or [a.knob for a in axes]
     points = [
         Point(
             index=i,
@@ -395,6 +420,7 @@ def create_sweep(
         knobs=knobs,
         axes=[{"knob": a.knob, "values": list(a.values)} for a in axes],
         points=points,
+        seeds=seeds,
     )
     sweeps_root(store).mkdir(parents=True, exist_ok=True)
     try:

@@ -211,9 +211,13 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate one checkpoint of a run (default: best_model.pt) and save the result.
 
-    A saved evaluation newer than its checkpoint is reused. The model is rebuilt
-    from the checkpoint's own config and the dataset from its generation
-    parameters (cached), so this works on runs made anywhere, by any process.
+    `split` is test (the default), val, train or one of the dataset's OOD splits
+    (nsm.data.ood; ValueError names the allowed ones). On test the result also
+    holds `ood`: the same evaluation on every OOD split, by name. Only test
+    evaluations are saved; a saved one newer than its checkpoint is reused (one
+    saved before the OOD splits existed has no `ood`: evaluate again to add it).
+    The model is rebuilt from the checkpoint's own config and the dataset from
+    its generation parameters (cached), so this works on runs made anywhere.
     """
     import os
     import time
@@ -240,16 +244,21 @@ def evaluate_checkpoint(
         raise CheckpointError(f"checkpoint {file} does not exist in run {run.name} (available: {available})")
     _check_owner(run, path, file)
     out_path = run.evaluation_path(path.name) if path.parent == run.path else None
-    if reuse and out_path is not None and out_path.exists() and split == "test":
+    if reuse and out_path is not None and out_path.exists():
         try:
             if os.path.getmtime(out_path) >= os.path.getmtime(path):
                 import json
 
                 saved = json.loads(out_path.read_text())
                 if saved.get("split") == "test" and "confusion" in saved:
-                    saved["reused"] = True
-                    return saved
-        except (OSError, ValueError):
+                    if split == "test":
+                        saved["reused"] = True
+                        return saved
+                    ood = saved.get("ood")
+                    if isinstance(ood, dict) and isinstance(ood.get(split), dict) and "confusion" in ood[split]:
+                        keep = ("checkpoint", "epoch", "step", "baselines", "evaluated_at")
+                        return {**{k: saved.get(k) for k in keep}, "split": split, **ood[split], "reused": True}
+        except (OSError, ValueError, AttributeError):
             pass  # unreadable: evaluate again
     blob = load_checkpoint(path, map_location=device)
     try:
@@ -258,22 +267,28 @@ def evaluate_checkpoint(
         raise CheckpointError(f"checkpoint {path.name} has an invalid config ({exc})") from None
     _check_belongs(run, path.name, cfg, blob.get("vocabulary"))
     ds = load_dataset(cfg.domain, num_graphs=cfg.num_graphs, seed=cfg.seed)
-    model = build_model(ds.spec, hidden=cfg.hidden, model=cfg.model)
+    gs = ds.split(split)  # ValueError: not a split of this dataset (the message lists them)
+    model = build_model(ds.spec, hidden=cfg.hidden, model=cfg.model, pooling=cfg.pooling)
     try:
         model.load_state_dict(blob["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path.name} does not fit the {cfg.domain} model: {str(exc)[:300]}") from None
     model.to(device)
     t0 = time.time()
-    result = evaluate(
-        model, ds.split(split), device=device, cycle_weight=cfg.cycle_weight, subtypes=ds.spec.subtypes, progress=progress
-    )
+    result = evaluate(model, gs, device=device, cycle_weight=cfg.cycle_weight, subtypes=ds.spec.subtypes, progress=progress)
+    ood = {}
+    if split == "test":
+        ood = {
+            name: evaluate(model, other, device=device, cycle_weight=cfg.cycle_weight, subtypes=ds.spec.subtypes)
+            for name, other in ds.ood.items()
+        }
     result = {
         "checkpoint": path.name,
         "epoch": blob.get("epoch"),
         "step": blob.get("step"),
         "split": split,
         **result,
+        **({"ood": ood} if split == "test" else {}),
         "baselines": ds.baselines,
         "eval_time_s": round(time.time() - t0, 3),
         "evaluated_at": time.time(),

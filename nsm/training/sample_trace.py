@@ -41,7 +41,7 @@ def trace_sample(checkpoint: str | os.PathLike[str], index: int = 0, seed: int |
     if domain is not None and domain != cfg.domain:
         raise ValueError(f"checkpoint {path.name} is a {cfg.domain} model; it cannot read {domain} samples")
     spec = domain_spec(cfg.domain)
-    model = build_model(spec, hidden=cfg.hidden, model=cfg.model)
+    model = build_model(spec, hidden=cfg.hidden, model=cfg.model, pooling=cfg.pooling)
     try:
         model.load_state_dict(blob["model"])
     except RuntimeError as exc:
@@ -60,7 +60,8 @@ def trace_sample(checkpoint: str | os.PathLike[str], index: int = 0, seed: int |
     trace = ModelTrace(
         checkpoint=path.name,
         epoch=epoch if isinstance(epoch, int) else None,
-        levels=_levels(len(view.nodes), perms),
+        # POOLING=off: no pooling layer to watch, every level keeps every node.
+        levels=_levels(len(view.nodes), perms) if cfg.pooling else (tuple(range(len(view.nodes))),) * len(model.levels),
         probabilities=tuple(float(p) for p in probs),
         predicted=int(max(range(len(probs)), key=lambda c: probs[c])),
         model=cfg.model,

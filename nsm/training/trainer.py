@@ -423,7 +423,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.dataset.spec, hidden=cfg.hidden, model=cfg.model).to(self.device)
+        self.model = build_model(self.dataset.spec, hidden=cfg.hidden, model=cfg.model, pooling=cfg.pooling).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=WEIGHT_DECAY)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.total_steps))
 
@@ -905,9 +905,17 @@ class Trainer:
         cfg = self.config
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        test = evaluate(
-            self.model, self.dataset.test, device=self.device, cycle_weight=cfg.cycle_weight, subtypes=self.dataset.spec.subtypes
-        )
+        subtypes = self.dataset.spec.subtypes
+        test = evaluate(self.model, self.dataset.test, device=self.device, cycle_weight=cfg.cycle_weight, subtypes=subtypes)
+        # The same model on the out-of-distribution test splits (larger graphs, longer plans).
+        t_ood = time.time()
+        ood = {
+            name: evaluate(self.model, gs, device=self.device, cycle_weight=cfg.cycle_weight, subtypes=subtypes)
+            for name, gs in self.dataset.ood.items()
+        }
+        ood_time_s = time.time() - t_ood
+        ood_stats = self.dataset.stats.get("ood") if isinstance(self.dataset.stats, dict) else None
+        skipped = ood_stats.get("skipped") if isinstance(ood_stats, dict) else None
         hist = self.history.to_dict()
         train_times = [t for t in hist["train"]["epoch_time_s"] if t]
         graph_rates = [r for r in hist["train"]["graphs_per_s"] if r]
@@ -921,8 +929,10 @@ class Trainer:
             "best_val_acc": self.best_val_acc,
             "checkpoint": BEST_FILE if self.best_state is not None else None,
             "test": test,
+            "ood": ood,
+            **({"ood_skipped": skipped} if skipped else {}),
             "baselines": self.dataset.baselines,
-            "dataset": {s: len(self.dataset.split(s)) for s in ("train", "val", "test")},
+            "dataset": {s: len(self.dataset.split(s)) for s in self.dataset.split_names},
             "params": count_parameters(self.model),
             "timings": {
                 "total_s": self._elapsed(),
@@ -930,6 +940,7 @@ class Trainer:
                 "s_per_epoch": sum(train_times) / len(train_times) if train_times else None,
                 "graphs_per_s": sum(graph_rates) / len(graph_rates) if graph_rates else None,
                 "data_s": self.data_time_s,
+                "ood_eval_s": round(ood_time_s, 3),
             },
             "device": str(self.device),
             "config": cfg.to_dict(),
@@ -941,7 +952,14 @@ class Trainer:
 
                 atomic_write_json(
                     self.run_dir.evaluation_path(BEST_FILE),
-                    {"checkpoint": BEST_FILE, "epoch": self.best_epoch, "split": "test", **test, "baselines": self.dataset.baselines},
+                    {
+                        "checkpoint": BEST_FILE,
+                        "epoch": self.best_epoch,
+                        "split": "test",
+                        **test,
+                        "ood": ood,
+                        "baselines": self.dataset.baselines,
+                    },
                 )
         except OSError as exc:
             raise _disk_error(exc, "could not write final_results.json", self.last_checkpoint) from None
@@ -953,6 +971,7 @@ class Trainer:
             best_epoch=self.best_epoch,
             best_val_loss=results["best_val_loss"],
             test={"acc": test["acc"], "loss": test["loss"]},
+            ood={name: {"acc": r["acc"], "loss": r["loss"]} for name, r in ood.items()},
             baselines={k: v["test_acc"] for k, v in self.dataset.baselines.items() if isinstance(v, dict) and "test_acc" in v},
             total_time_s=self._elapsed(),
         )

@@ -109,3 +109,16 @@ def test_follow_goes_past_an_ending_that_a_resume_superseded(tmp_path: Path) -> 
     end = follow(EventSource(path), lambda e: seen.append(e["type"]), timeout=30, poll_s=0.01)
     assert end is not None and end["type"] == "finished" and end["seq"] == 5
     assert seen == kinds
+
+
+def test_the_finished_line_puts_each_ood_accuracy_beside_test() -> None:
+    e = make_event(
+        9, "finished", reason="completed", epochs_done=6, best_epoch=5, best_val_loss=0.3,
+        test={"acc": 0.912, "loss": 0.25}, ood={"ood_steps_11_20": {"acc": 0.851, "loss": 0.4}, "ood_steps_21_40": {"acc": 0.702, "loss": 0.9}},
+        total_time_s=12.0,
+    )  # fmt: skip
+    (line,) = render_text(e)
+    assert "test acc 0.912" in line and "OOD 11-20 acc 0.851" in line and "OOD 21-40 acc 0.702" in line
+    assert line.index("test acc") < line.index("OOD 11-20") < line.index("OOD 21-40")
+    old = make_event(9, "finished", reason="completed", epochs_done=6, test={"acc": 0.9, "loss": 0.2}, total_time_s=1.0)
+    assert "OOD" not in render_text(old)[0]  # a log written before OOD splits existed

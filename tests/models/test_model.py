@@ -161,3 +161,43 @@ def test_default_size_within_budget_for_every_domain() -> None:
 def test_flat_reference_shapes() -> None:
     out = FlatRGCN(SPEC, hidden=32)(graph_batch([4, 6]))
     assert out.logits.shape == (2, 2) and out.cycle_loss.item() == 0
+
+
+def test_pooling_off_keeps_every_node_at_every_level_and_drops_only_the_pooling_layers() -> None:
+    torch.manual_seed(0)
+    pooled = NSMModel(SPEC, hidden=32)
+    torch.manual_seed(0)
+    explicit = NSMModel(SPEC, hidden=32, pooling=True)
+    # The default is the pooling model, key for key and number for number.
+    assert list(pooled.state_dict()) == list(explicit.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(pooled.state_dict().values(), explicit.state_dict().values()))
+
+    flat_levels = NSMModel(SPEC, hidden=32, pooling=False)
+    keys = set(pooled.state_dict())
+    assert {k for k in keys if k.startswith("pools.")} and keys - set(flat_levels.state_dict()) == {
+        k for k in keys if k.startswith("pools.")
+    }  # the pooling layers' weights are all that goes
+    assert set(flat_levels.state_dict()) < keys
+    pool_params = sum(p.numel() for p in pooled.pools.parameters())
+    assert count_parameters(flat_levels) == count_parameters(pooled) - pool_params > 0
+
+    data = graph_batch([12, 7])
+    seen: list[int] = []
+    for level in flat_levels.levels:
+        level.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0].size(0)))
+    out = flat_levels(data)
+    assert seen == [19, 19, 19]  # no level drops a node
+    assert out.logits.shape == (2, 2) and out.cycle_per_level.shape == (3,)
+    assert torch.isfinite(out.cycle_loss) and out.cycle_loss.item() > 0
+    out.cycle_loss.backward()
+
+
+def test_build_model_refuses_pooling_off_for_the_flat_reference() -> None:
+    from nsm.models import build_model
+
+    class Vocabulary:
+        num_kinds, num_relations, num_numeric = SPEC.num_kinds, SPEC.num_relations, SPEC.num_numeric
+
+    assert not build_model(Vocabulary, hidden=32, pooling=False).pools
+    with pytest.raises(ValueError, match="POOLING=off applies to MODEL=nsm only"):
+        build_model(Vocabulary, hidden=32, model="flat", pooling=False)

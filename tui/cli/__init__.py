@@ -103,9 +103,16 @@ def build_parser() -> Parser:
     q.add_argument("--force", action="store_true", help="delete even while it runs")
     add_runs_dir(q)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint on the test split")
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the test split (and the OOD splits) or another split")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--checkpoint", default=None, metavar="FILE", help="default: best_model.pt")
+    p.add_argument(
+        "--split",
+        default="test",
+        metavar="SPLIT",
+        help="test (default: with every out-of-distribution split beside it), val, train, or one OOD split "
+        "(planning: ood_steps_11_20, ood_steps_21_40; causal, kg: ood_large)",
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--json", action="store_true")
     add_runs_dir(p)
@@ -123,6 +130,12 @@ def build_parser() -> Parser:
         p, extra=("md",), help_text="table (default), csv or json (one row per run: metrics and every knob), md (a report file in --out)"
     )
     p.add_argument("--out", default=None, metavar="DIR", help="folder for md (default: <runs dir>/reports)")
+    p.add_argument(
+        "--group", choices=("auto", "config", "run"), default="auto",
+        help="runs whose configs differ only in SEED: one row per config with mean ± 95%% CI over the seeds, the best "
+        "of each domain marked ★ and the configs within its noise ≈ (Welch t-test, p ≥ 0.05). auto (default): "
+        "when some config was run with several seeds; config: always; run: one row per run (table, csv, json)",
+    )  # fmt: skip
     add_runs_dir(p)
 
     p = sub.add_parser("data", help="dataset commands")
@@ -142,6 +155,7 @@ def build_parser() -> Parser:
     q.add_argument("--domain", required=True, choices=DOMAINS)
     q.add_argument("--hidden", type=knob_type("hidden"), default=FIELDS["hidden"].default, metavar="H")
     q.add_argument("--model", type=knob_type("model"), default=FIELDS["model"].default, metavar="|".join(FIELDS["model"].choices or ()))
+    q.add_argument("--pooling", action=argparse.BooleanOptionalAction, default=True, help=FIELDS["pooling"].help)
     q.add_argument("--json", action="store_true")
 
     p = sub.add_parser("attach", help="open the dashboard following a run (default: the latest)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from tui.cli.console import print_json, print_table, say
+from tui.cli.console import CliError, print_json, print_table, say
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
@@ -30,12 +30,34 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
             d = s[what][cls]
             rows.append((f"{what} ({cls})", d["min"], d["p25"], d["median"], d["mean"], d["p75"], d["max"]))
     print_table("graph sizes", dist_cols, rows)
+    _print_ood(s.get("ood"), s["splits"].get("test") or {})
     print_table("relations", ["relation", "edges"], sorted(s["relations"].items(), key=lambda kv: -kv[1]))
     print_table("node kinds", ["kind", "nodes"], sorted(s["node_kinds"].items(), key=lambda kv: -kv[1]))
     if len(s["subtypes"]) > 1:
         print_table("sample subtypes", ["subtype", "graphs"], list(s["subtypes"].items()))
     _print_probes(s["baselines"])
     return 0
+
+
+def _print_ood(ood: object, test_split: dict) -> None:
+    """The out-of-distribution test splits beside test: size, balance, nodes per graph, what changed."""
+    if not isinstance(ood, dict):
+        return  # a dataset cached before the OOD splits existed
+    test = (ood.get("test") or {}).get("nodes") or {}
+    rows = [("test", test_split.get("count"), f"{100 * test_split.get('positive_frac', 0):.1f}",
+             f"{test.get('min', 0):.0f}-{test.get('max', 0):.0f}", test.get("median"), test.get("mean"), "in distribution")]  # fmt: skip
+    for name, v in (ood.get("splits") or {}).items():
+        n = v.get("nodes") or {}
+        changed = ", ".join(f"{k}={tuple(x) if isinstance(x, list) else x}" for k, x in (v.get("overrides") or {}).items())
+        rows.append((name, v.get("count"), f"{100 * v.get('positive_frac', 0):.1f}", f"{n.get('min', 0):.0f}-{n.get('max', 0):.0f}",
+                     n.get("median"), n.get("mean"), changed))  # fmt: skip
+    for name, reason in (ood.get("skipped") or {}).items():
+        rows.append((name, 0, "", "", None, None, f"skipped: {reason}"))
+    print_table(
+        "out-of-distribution test splits (nodes per graph)",
+        ["split", "graphs", "positive %", "nodes", "median", "mean", "generated with"],
+        rows,
+    )
 
 
 def _print_probes(b: dict) -> None:
@@ -69,13 +91,17 @@ def cmd_model_summary(args: argparse.Namespace) -> int:
 
     spec = domain_spec(args.domain)
     kind = getattr(args, "model", "nsm")
-    model = build_model(spec, hidden=args.hidden, model=kind)
+    pooling = getattr(args, "pooling", True)
+    try:
+        model = build_model(spec, hidden=args.hidden, model=kind, pooling=pooling)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     rows = parameter_summary(model)
     total = count_parameters(model)
     if args.json:
-        print_json({"domain": args.domain, "model": kind, "hidden": args.hidden, "total": total, "modules": rows})
+        print_json({"domain": args.domain, "model": kind, "pooling": pooling, "hidden": args.hidden, "total": total, "modules": rows})
         return 0
-    title = "NSM" if kind == "nsm" else "flat R-GCN reference"
+    title = ("NSM" if pooling else "NSM without pooling") if kind == "nsm" else "flat R-GCN reference"
     print_table(
         f"{title} for {args.domain} (hidden {args.hidden}): {total:,} parameters",
         ["module", "type", "parameters"],

@@ -15,6 +15,7 @@ from typing import Any
 
 from nsm.execution.render import CLOCK_NOTE, elapsed_stamp, fmt_duration, fmt_num, integer, number, render_text
 from nsm.runs import Run
+from nsm.runs.compare import ood_label
 from tui.cli.console import is_tty, lit, plain, print_json, say
 
 
@@ -221,6 +222,9 @@ class ProgressView:
                 f"(majority {b['majority']['test_acc']:.3f}, structure-blind {b['structure_blind']['test_acc']:.3f}), "
                 f"best epoch {results['best_epoch']}"
             )
+            ood = {name: r for name, r in (results.get("ood") or {}).items() if isinstance(r, dict) and r.get("acc") is not None}
+            if ood:
+                say("out of distribution: " + ", ".join(f"{lit(ood_label(name))} [bold]{r['acc']:.3f}[/]" for name, r in ood.items()))
         elif outcome == "interrupted":
             say(f"resume with: nsm-tui resume {lit(run.name)}")
         sys.stdout.flush()

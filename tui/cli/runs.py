@@ -29,18 +29,33 @@ RUNS_LIST_COLUMNS = [
 ]
 
 
+def runs_list_columns(splits: list[str]) -> list[Column]:
+    """RUNS_LIST_COLUMNS, with one column per OOD split after test acc ("OOD 11-20",
+    short "11-20"): read, never chosen by, the first to go at 80 columns."""
+    from nsm.runs.compare import ood_label
+
+    at = next(i for i, c in enumerate(RUNS_LIST_COLUMNS) if c.label == "test acc") + 1
+    ood = [Column(ood_label(s), priority=10, short=ood_label(s, short=True), numeric=True) for s in splits]
+    return [*RUNS_LIST_COLUMNS[:at], *ood, *RUNS_LIST_COLUMNS[at:]]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args)
-    from tui.cli.records import RUN_COLUMNS, chosen_format, run_rows, write_records
+    from tui.cli.records import chosen_format, run_columns, run_rows, summary_ood_acc, write_records
 
     fmt = chosen_format(args)
     runs = store.list_runs(args.domain)
     if fmt != "table":
-        write_records(RUN_COLUMNS, run_rows(runs), fmt)
+        write_records(run_columns(runs), run_rows(runs), fmt)
         return 0
     if not runs:
         say(f"no runs in {lit(store.root)}" + (f" for domain {lit(args.domain)}" if args.domain else ""))
         return 0
+    listed = sorted(runs, key=lambda r: (r.domain, -r.sort_time))
+    ood = {r.ref: summary_ood_acc(r) for r in listed}
+    splits: list[str] = []  # first seen (in the listed order) first
+    for accs in ood.values():
+        splits += [name for name in accs if name not in splits]
     rows = [
         (
             r.domain,
@@ -50,11 +65,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             r.best_val_acc,
             r.best_val_loss,
             r.state.test_acc,
+            *(ood[r.ref].get(s) for s in splits),
             _when(r.started),
         )
-        for r in sorted(runs, key=lambda r: (r.domain, -r.sort_time))
+        for r in listed
     ]
-    print_table(f"runs in {store.root}", RUNS_LIST_COLUMNS, rows)
+    print_table(f"runs in {store.root}", runs_list_columns(splits), rows)
     problems = [r for r in runs if r.problem]
     for r in problems:
         print(plain(f"  ! {r.ref}: {r.problem}"), file=sys.stderr)
@@ -119,6 +135,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
     if results:
         _print_eval(results["test"], results.get("baselines", {}), title="test (best model)")
+        _print_ood({**results["test"], "ood": results.get("ood")})
     return 0
 
 
@@ -154,15 +171,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise CliError("--device: cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    split = getattr(args, "split", None) or "test"
     try:
-        result = evaluate_checkpoint(run, args.checkpoint, device=args.device)
+        result = evaluate_checkpoint(run, args.checkpoint, split=split, device=args.device)
     except CheckpointError as exc:
         raise CliError(str(exc)) from None
+    except ValueError as exc:  # a split the dataset does not have: the message lists those it has
+        raise CliError(f"--split: {exc}") from None
     if args.json:
         print_json({"run": run.name, **result})
         return 0
-    title = f"{run.ref} · {result['checkpoint']} (epoch {result.get('epoch')}) on test"
-    _print_eval(result, result.get("baselines", {}), title=title)
+    title = f"{run.ref} · {result['checkpoint']} (epoch {result.get('epoch')}) on {split}"
+    # The baselines were scored on the test split: beside another split they would mislead.
+    _print_eval(result, result.get("baselines", {}) if split == "test" else {}, title=title)
+    if split == "test":
+        _print_ood(result)
     if result.get("reused"):
         say("[dim](saved evaluation reused: the checkpoint has not changed)[/]")
     return 0
@@ -199,6 +222,21 @@ def _print_eval(test: dict[str, Any], baselines: dict[str, Any], title: str) -> 
     per_subtype = test.get("per_subtype") or {}
     if per_subtype:
         print_table("per subtype", ["subtype", "accuracy", "count"], [(k, v["acc"], v["count"]) for k, v in per_subtype.items()])
+
+
+def _print_ood(result: dict[str, Any]) -> None:
+    """Test and each out-of-distribution split side by side (nothing for a run made before them)."""
+    from nsm.runs.compare import ood_rows
+
+    rows = ood_rows(result)
+    if not rows:
+        say("[dim]out-of-distribution splits: none in this evaluation (evaluate again to add them)[/]")
+        return
+    print_table(
+        "test beside the out-of-distribution splits",
+        ["split", "graphs", "accuracy", "loss", "worst subtype"],
+        [(r["split"], r["count"], r["acc"], r["loss"], r["worst"] or "-") for r in rows],
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -37,9 +37,12 @@ from nsm.sweeps import (
     parse_axes,
     point_configs,
     ranking_metric,
+    repeat_over_seeds,
     result_rows,
     snapshot,
 )
+from nsm.runs.compare import ood_label
+from nsm.sweeps.results import GroupRow, group_metrics, group_rows, is_grouped, ood_metric, ood_splits
 from tui.cli import console
 from tui.cli.console import CliError, fmt, lit, plain, print_json, print_table, say
 from tui.columns import RICH_BOX, Column, fit_columns, knob_column, terminal_width
@@ -59,8 +62,8 @@ def add_sweep_parser(sub: Any) -> None:
         description=(
             "Create a sweep and run it: the cartesian product of the --grid rows (or the configs of "
             "--configs FILE) on top of the base config given by the knob flags. Each point is a normal "
-            "run named SWEEP-NN. ctrl+c stops after a checkpoint; finished points are kept and "
-            "`nsm-tui sweep resume NAME` continues."
+            "run named SWEEP-NN (over --seeds N: SWEEP-NN-sSEED, one run per seed). ctrl+c stops after a "
+            "checkpoint; finished points are kept and `nsm-tui sweep resume NAME` continues."
         ),
     )
     p.add_argument(
@@ -79,6 +82,12 @@ def add_sweep_parser(sub: Any) -> None:
         "one value fixes a knob, also hidden ones such as hidden=64)",
     )
     p.add_argument("--configs", default=None, metavar="FILE", help='a JSON list of configs instead of a grid, e.g. [{"lr": 0.001}, {"lr": 0.0003}]')
+    p.add_argument(
+        "--seeds", type=_positive, default=1, metavar="N",
+        help="run every point N times, with SEED, SEED+1, ... (default 1); the results then show each point's "
+        "mean ± 95%% CI over its seeds and mark (≈) the points within the noise of the best (Welch t-test, p ≥ 0.05). "
+        "Not with a grid row over SEED",
+    )  # fmt: skip
     p.add_argument("--config", default=None, metavar="FILE", help="a TOML base config (`nsm-tui config save`); knob flags and the grid override it")
     add_knob_flags(p, TRAIN_KNOBS)
     p.add_argument("--name", default=None, help="sweep name (default: generated); its runs are NAME-01, NAME-02, ...")
@@ -108,7 +117,12 @@ def add_sweep_parser(sub: Any) -> None:
     q.add_argument("--metric", type=_metric, default=None, metavar="{" + ",".join(METRICS) + "}")
     from tui.cli.records import add_format_flag
 
-    add_format_flag(q, help_text="table (default), csv or json: the results table, one row per point (sorted by --metric)")
+    add_format_flag(
+        q, help_text="table (default), csv or json: the results table, one row per point (sorted by --metric), with a "
+        "<split>_acc column per out-of-distribution split when the points have them; over several "
+        "seeds one row per grid point with <metric>_mean, _std, _ci95, _n columns and within_noise_of_best",
+    )  # fmt: skip
+    q.add_argument("--per-run", action="store_true", help="over several seeds: one row per run instead of per grid point")
     q.add_argument("--json", action="store_true", help="the whole sweep (queue, results, best) as one JSON document")
     add_runs_dir(q)
     q = actions.add_parser("list", help="sweeps and queues with their state")
@@ -227,6 +241,12 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[RunConfig], list[Axis]
         configs = point_configs(values, points)
     except GridError as exc:
         raise CliError(str(exc)) from None
+    seeds = getattr(args, "seeds", 1) or 1
+    if seeds > 1:
+        try:
+            configs = repeat_over_seeds(configs, seeds, axes)
+        except GridError as exc:
+            raise CliError(f"--seeds {seeds}: {exc}") from None
     return configs, axes
 
 
@@ -239,11 +259,14 @@ def _cmd_create(args: argparse.Namespace, store: RunStore) -> int:
         from tui.cli.modal_backend import preflight
 
         preflight()
+    seeds = getattr(args, "seeds", 1) or 1
     try:
-        sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or DEFAULT_RANKING)
+        sweep = create_sweep(store, configs, name=args.name, label="sweep", axes=axes, metric=args.metric or DEFAULT_RANKING, seeds=seeds)
     except SweepError as exc:
         raise CliError(f"--name: {exc}" if args.name else str(exc)) from None
     shape = " × ".join(f"{a.label} {len(a.values)}" for a in axes if len(a.values) > 1) or ("config list" if args.configs else "one config")
+    if seeds > 1:
+        shape += f" × {seeds} seeds"
     if not args.json:
         say(f"sweep [bold]{lit(sweep.name)}[/]: {len(configs)} points ({lit(shape)}) in {lit(store.root)}")
     if getattr(args, "backend", "local") == "modal":
@@ -324,6 +347,8 @@ def _run_attached(sweep: Sweep, *, retry_failed: bool, json_out: bool, metric: s
     chosen = metric or ranking_metric(snap.data.metric)
     if json_out:
         print_json(sweep_json(snap, chosen))
+    elif is_grouped(snap):
+        print_group_results(snap, chosen)
     else:
         print_results(snap, chosen)
         if outcome == "stopped":
@@ -390,13 +415,24 @@ def _cmd_show(args: argparse.Namespace, store: RunStore) -> int:
     if args.json:
         print_json(sweep_json(snap, metric))
         return 0
+    per_config = is_grouped(snap) and not getattr(args, "per_run", False)
     if getattr(args, "format", None) in ("csv", "json"):
-        from tui.cli.records import sweep_columns, sweep_rows, write_records
+        from tui.cli.records import sweep_columns, sweep_group_columns, sweep_group_records, sweep_rows, write_records
 
-        write_records(sweep_columns(knob_columns(snap)), sweep_rows(result_rows(snap, metric), knob_columns(snap)), args.format)
+        if per_config:
+            knobs = group_knobs(snap)
+            groups = group_rows(snap, metric)
+            write_records(sweep_group_columns(knobs, ood_splits(groups)), sweep_group_records(groups, knobs), args.format)
+        else:
+            knobs = knob_columns(snap) + (["seed"] if snap.data.seeds > 1 and "seed" not in snap.data.knobs else [])
+            results = result_rows(snap, metric)
+            write_records(sweep_columns(knobs, ood_splits(results)), sweep_rows(results, knobs), args.format)
         return 0
     print_queue(snap)
-    print_results(snap, metric)
+    if per_config:
+        print_group_results(snap, metric)
+    else:
+        print_results(snap, metric)
     return 0
 
 
@@ -440,23 +476,41 @@ def _knob_specs(knobs: list[str]) -> list[Column]:
     return [knob_column(k, FIELDS[k].label, priority=88) for k in knobs]
 
 
+def group_knobs(snap: SweepSnapshot) -> list[str]:
+    """The knobs that tell a sweep's configs apart (SEED tells their runs apart)."""
+    return [k for k in snap.data.knobs if k != "seed"]
+
+
 def print_queue(snap: SweepSnapshot) -> None:
     knobs = knob_columns(snap)
     runner = snap.runner or {}
     who = f", runner pid {runner.get('pid')} ({runner.get('mode')})" if snap.runner_alive and runner.get("pid") else ""
+    # Over several seeds each run's seed is a column (a grid over SEED has it as a knob already).
+    seeds = snap.data.seeds > 1 and "seed" not in knobs
     rows = [
-        [v.number, *(format_value(v.point.values.get(k)) for k in knobs), v.state, v.progress_text(), v.point.run_name]
+        [v.number, *(format_value(v.point.values.get(k)) for k in knobs), *([v.point.config.get("seed")] if seeds else []),
+         v.state, v.progress_text(), v.point.run_name]
         for v in snap.points
-    ]
-    columns = [Column("#", keep=True), *_knob_specs(knobs), Column("state", priority=90), Column("progress", priority=60, short="prog"), Column("run", keep=True)]
+    ]  # fmt: skip
+    columns = [
+        Column("#", keep=True), *_knob_specs(knobs), *([Column("SEED", priority=87)] if seeds else []),
+        Column("state", priority=90), Column("progress", priority=60, short="prog"), Column("run", keep=True),
+    ]  # fmt: skip
     print_table(f"sweep {snap.name} ({snap.data.label}): {snap.summary()}{who}", columns, rows)
+
+
+def _ood_columns(splits: list[str]) -> list[Column]:
+    """One column per OOD split, after the test columns: read, never ranked by, and the
+    first to go where the terminal is narrow ("OOD 11-20", short "11-20")."""
+    return [Column(ood_label(s), priority=10, short=ood_label(s, short=True), numeric=True) for s in splits]
 
 
 def print_results(snap: SweepSnapshot, metric: str) -> None:
     """The results, ranked by a validation metric; columns fit the terminal (the test
-    columns, read but never ranked by, are dropped before the validation ones)."""
+    and OOD columns, read but never ranked by, are dropped before the validation ones)."""
     knobs = knob_columns(snap)
     rows = result_rows(snap, metric)
+    splits = ood_splits(rows)
     columns = [
         Column("best", keep=True, short=""),
         Column("#", keep=True),
@@ -466,11 +520,13 @@ def print_results(snap: SweepSnapshot, metric: str) -> None:
         Column("best val acc", priority=95 if metric == "best_val_acc" else 93, short="val acc", numeric=True),
         Column("test acc", priority=60, short="test", numeric=True),
         Column("test loss", priority=50, short="t.loss", numeric=True),
+        *_ood_columns(splits),
         Column("time s", priority=40, numeric=True),
     ]
     cells = [
         ["*" if r.best else "", r.number, *(format_value(r.values.get(k)) for k in knobs), r.state,
-         r.best_val_loss, r.best_val_acc, r.test_acc, r.test_loss, None if r.time_s is None else round(r.time_s, 1)]
+         r.best_val_loss, r.best_val_acc, r.test_acc, r.test_loss, *(r.ood_acc.get(s) for s in splits),
+         None if r.time_s is None else round(r.time_s, 1)]
         for r in rows
     ]  # fmt: skip
     spec = METRICS[metric]
@@ -500,8 +556,90 @@ def print_results(snap: SweepSnapshot, metric: str) -> None:
         say("no finished point yet")
 
 
+def _estimate_cell(row: GroupRow, name: str, digits: int = 3) -> str | None:
+    est = row.estimate(name)
+    return None if est is None else est.text(digits)
+
+
+def print_group_results(snap: SweepSnapshot, metric: str) -> None:
+    """One row per grid point over its seeds: each metric's mean ± 95% CI over the finished
+    runs, ranked by the mean, the best marked * (★ on a terminal) and the points within its
+    noise ≈; the legend under the table says how both are decided."""
+    from nsm.runs.aggregate import CI_LEGEND, NOISE_LEGEND
+
+    knobs = group_knobs(snap)
+    rows = group_rows(snap, metric)
+    splits = ood_splits(rows)
+    columns = [
+        Column("best", keep=True, short=""),
+        Column("#", keep=True),
+        *_knob_specs(knobs),
+        Column("n", priority=94, numeric=True),
+        Column("state", priority=70),
+        Column("best val loss", priority=95 if metric == "best_val_loss" else 93, short="val loss", numeric=True),
+        Column("best val acc", priority=95 if metric == "best_val_acc" else 93, short="val acc", numeric=True),
+        Column("test acc", priority=60, short="test", numeric=True),
+        Column("test loss", priority=50, short="t.loss", numeric=True),
+        *_ood_columns(splits),
+        Column("time s", priority=40, numeric=True),
+    ]
+    cells = [
+        ["*" if r.best else r.mark, r.number, *(format_value(r.values.get(k)) for k in knobs), r.done, r.state,
+         *(_estimate_cell(r, name) for name in group_metrics(splits) if name != "time_s"), _estimate_cell(r, "time_s", 1)]
+        for r in rows
+    ]  # fmt: skip
+    spec = METRICS[metric]
+    seeds = f"{snap.data.seeds} seeds per point" if snap.data.seeds > 1 else "points grouped by config over SEED"
+    title = (
+        f"results per point ({seeds}, n finished) ranked by the mean {spec.label} "
+        f"({'higher' if spec.higher_is_better else 'lower'} is better)"
+    )
+    if console.is_tty():
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        text = [[plain(fmt(c)) for c in row] for row in cells]
+        fitted = fit_columns(columns, text, terminal_width(), RICH_BOX)
+        table = Table(title=title, title_justify="left")
+        for i, label in zip(fitted.indices, fitted.labels):
+            numeric = columns[i].numeric or columns[i].label == "#"
+            table.add_column(label, justify="right" if numeric else "left", overflow="fold")
+        for r, row in zip(rows, text):
+            table.add_row(*(Text("★" if c == "*" else c) for c in fitted.pick(row)), style="bold green" if r.best else None)
+        Console().print(table)
+    else:
+        print_table(title, columns, cells)
+    say(lit(CI_LEGEND))
+    say(lit(f"{NOISE_LEGEND} (n ≥ 2 on both sides)"))
+    best = next((r for r in rows if r.best), None)
+    if best is not None:
+        knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
+        est = best.estimate(metric)
+        say(f"best: point {best.number} ({lit(knobs_text)}) over {best.done} finished seed(s)")
+        say(f"  {spec.label} {lit(est.text(4) if est else '-')}, runs {lit(' '.join(m.run for m in best.members))}")
+        near = [r.number for r in rows if r.within_noise_of_best]
+        if near:
+            say(f"  within its noise: point{'s' if len(near) > 1 else ''} {', '.join(str(n) for n in near)}")
+    elif not any(p.state == DONE for p in snap.points):
+        say("no finished point yet")
+
+
+def group_json(row: GroupRow, splits: list[str] | None = None) -> dict[str, Any]:
+    from nsm.runs.aggregate import estimate_fields
+
+    fields: dict[str, Any] = {}
+    for name in group_metrics(ood_splits([row]) if splits is None else splits):
+        fields.update(estimate_fields(name, row.estimate(name)))
+    return {
+        "point": row.number, "values": row.values, "runs": [m.run for m in row.members], "seeds": row.seeds,
+        "n": row.done, "state": row.state, "best": row.best, "within_noise_of_best": row.within_noise_of_best, **fields,
+    }  # fmt: skip
+
+
 def sweep_json(snap: SweepSnapshot, metric: str) -> dict[str, Any]:
     rows = result_rows(snap, metric)
+    groups = group_rows(snap, metric) if is_grouped(snap) else None
     return {
         "name": snap.name,
         "label": snap.data.label,
@@ -519,8 +657,13 @@ def sweep_json(snap: SweepSnapshot, metric: str) -> dict[str, Any]:
                 "number": r.number, "run": r.run, "values": r.values, "state": r.state, "best": r.best,
                 "test_acc": r.test_acc, "test_loss": r.test_loss, "best_val_acc": r.best_val_acc,
                 "best_val_loss": r.best_val_loss, "time_s": r.time_s,
+                # Each OOD split's accuracy (none for a sweep made before them).
+                **{ood_metric(name): acc for name, acc in r.ood_acc.items()},
             }
             for r in rows
         ],
         "best": next(({"number": r.number, "run": r.run, "values": r.values} for r in rows if r.best), None),
+        "seeds": snap.data.seeds,
+        # Per config (its runs differ only in SEED) when the sweep has several seeds per point.
+        "groups": [group_json(g, ood_splits(groups)) for g in groups] if groups is not None else None,
     }

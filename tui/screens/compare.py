@@ -24,14 +24,18 @@ from textual.worker import get_current_worker
 
 from nsm.runs.compare import (
     CRITERIA,
-    METRIC_COLUMNS,
     TEST_ACC,
     VAL_LOSS,
     Comparison,
     compare_best_per_domain,
     compare_runs,
+    metric_columns,
+    metric_value,
+    ood_label,
 )
+from nsm.runs.aggregate import SHORT_LEGEND, group_by_config, group_comparison, groups_apply
 from nsm.text import plain
+from tui.columns import DATA_TABLE, Column, fit_columns
 from tui.dialogs.analysis_dialogs import PickRunsDialog
 from tui.widgets.chart import PALETTE, Bars, PlotextChart, Series
 
@@ -92,6 +96,21 @@ def fmt_metric(key: str, value: Any) -> str:
     return str(value)
 
 
+def _group_column(label: str) -> Column:
+    # At 80 columns the OOD accuracies go first, then status/model; the metrics and the row's identity stay.
+    if label in ("", "runs", "n", "domain"):
+        return Column(label or " ", keep=True)
+    if label.startswith("OOD"):
+        return Column(label, priority=10, numeric=True)
+    if label in ("status", "model"):
+        return Column(label, priority=20)
+    return Column(label, numeric=True)
+
+
+def _plain_cell(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
 class CompareScreen(AppScreen):
     DEFAULT_CSS = """
     CompareScreen #compare-status {
@@ -129,6 +148,7 @@ class CompareScreen(AppScreen):
         Binding("t", "toggle_criterion", "By val loss/test acc"),
         Binding("p", "pick", "Pick runs"),
         Binding("m", "report", "Report (md)"),
+        Binding("g", "toggle_grouping", "Per run/by config", show=False),  # named in the status line when it applies
         Binding("1", "tab('cmp-table')", "Table", show=False),
         Binding("2", "tab('cmp-bars')", "Charts", show=False),
         Binding("3", "tab('cmp-curves')", "Curves", show=False),
@@ -147,6 +167,8 @@ class CompareScreen(AppScreen):
         self.picked: list[str] = []
         self.comparison: Comparison | None = None
         self.colours = ColourBook()
+        # Runs of one config with several seeds are shown as one row (mean ± CI) unless `g` asks per run.
+        self.group_seeds = True
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -190,6 +212,19 @@ class CompareScreen(AppScreen):
         if self.mode != "best":
             self.mode = "best"
         self.load()
+
+    def action_toggle_grouping(self) -> None:
+        self.group_seeds = not self.group_seeds
+        if self.comparison is not None:
+            self._show(self.comparison)
+
+    def grouped(self, c: Comparison) -> bool:
+        """Whether the table shows one row per config: only when some config has several seeds."""
+        return self.group_seeds and self._has_seeds(c)
+
+    @staticmethod
+    def _has_seeds(c: Comparison) -> bool:
+        return groups_apply(group_by_config(list(c.runs), lambda m: m.config))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -275,6 +310,10 @@ class CompareScreen(AppScreen):
             text = Text(f"Best run per domain by {CRITERIA[c.criterion]} · t: by {other} · p: pick runs")
         else:
             text = Text(f"{len(c.runs)} picked run(s) · b: best per domain · p: pick runs")
+        if self.grouped(c):
+            text.append(f"\none row per config · g: per run · {SHORT_LEGEND}")
+        elif not self.group_seeds and self._has_seeds(c):
+            text.append("\none row per run · g: one row per config (mean ± CI over the seeds)")
         if c.missing:
             text.append("\nmissing: " + ", ".join(f"{d} (no run)" for d in c.missing), style="yellow")
         for problem in c.problems:
@@ -284,24 +323,59 @@ class CompareScreen(AppScreen):
     def _show_metrics(self, c: Comparison, colours: dict[str, str]) -> None:
         table = self.query_one("#compare-metrics", DataTable)
         table.clear(columns=True)
-        table.add_columns(" ", "run", "domain", "status", "model", *(label for _, label in METRIC_COLUMNS))
-        best = self._best_values(c)
+        if self.grouped(c):
+            self._show_groups(c, table)
+            return
+        metrics = metric_columns(c)
+        best = self._best_values(c, [key for key, _ in metrics if key.startswith("ood:")])
+        rows: list[tuple[str, list[Any]]] = []
         for m in c.runs:
             colour = RICH_COLOURS.get(colours[m.ref], colours[m.ref])
             cells = []
-            for key, _ in METRIC_COLUMNS:
-                value = getattr(m, key)
+            for key, _ in metrics:
+                value = metric_value(m, key)
                 style = "bold green" if value is not None and best.get(key) == value and len(c.runs) > 1 else ""
                 cells.append(Text(fmt_metric(key, value), style=style, justify="right"))
-            table.add_row(Text("■", style=colour), Text(m.name, style=colour), Text(plain(m.domain)), Text(plain(m.status)), Text(plain(m.model)), *cells, key=m.ref)
+            rows.append((m.ref, [Text("■", style=colour), Text(m.name, style=colour), Text(plain(m.domain)), Text(plain(m.status)), Text(plain(m.model)), *cells]))
         for domain in c.missing:
-            table.add_row("", Text("(no run)", style="dim"), domain, Text("missing", style="yellow"), "-", *(["-"] * len(METRIC_COLUMNS)), key=f"missing:{domain}")
+            rows.append((f"missing:{domain}", ["", Text("(no run)", style="dim"), domain, Text("missing", style="yellow"), "-", *(["-"] * len(metrics))]))
+        columns = [Column(label, keep=True) for label in (" ", "run", "domain", "status", "model")]
+        for key, label in metrics:
+            # An OOD accuracy is the one column that goes where the room is short (80 columns).
+            ood = key.startswith("ood:")
+            columns.append(Column(label, priority=10, short=ood_label(key[4:], short=True), numeric=True) if ood else Column(label, keep=True))
+        width = table.size.width or self.size.width or self.app.size.width
+        layout = fit_columns(columns, [[_plain_cell(x) for x in cells] for _, cells in rows], width, DATA_TABLE)
+        self._metrics_width = width
+        table.add_columns(*layout.labels)
+        for key, cells in rows:
+            table.add_row(*layout.pick(cells), key=key)
+
+    def _show_groups(self, c: Comparison, table: DataTable) -> None:
+        grouped = group_comparison(c, c.criterion)
+        columns = [_group_column(label) for label in grouped.columns]
+        width = table.size.width or self.size.width or self.app.size.width
+        layout = fit_columns(columns, grouped.rows, width, DATA_TABLE)
+        self._metrics_width = width
+        table.add_columns(*layout.labels)
+        for key, cells in zip(grouped.keys() + [f"missing:{d}" for d in c.missing], grouped.rows):
+            table.add_row(*layout.pick([Text(plain(x)) for x in cells]), key=f"group:{key}")
+
+    def on_resize(self) -> None:
+        c = self.comparison
+        if c is None or not any(m.ood_acc for m in c.runs):
+            return  # nothing in the table depends on the width
+        table = self.query_one("#compare-metrics", DataTable)
+        width = table.size.width or self.size.width or self.app.size.width
+        if width != getattr(self, "_metrics_width", None):
+            self._show_metrics(c, self.colours.assign(c.refs))
 
     @staticmethod
-    def _best_values(c: Comparison) -> dict[str, Any]:
+    def _best_values(c: Comparison, ood_keys: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         best: dict[str, Any] = {}
-        for key, higher in (("test_acc", True), ("best_val_acc", True), ("test_loss", False), ("best_val_loss", False)):
-            values = [getattr(m, key) for m in c.runs if getattr(m, key) is not None]
+        keys = (("test_acc", True), ("best_val_acc", True), ("test_loss", False), ("best_val_loss", False), *((k, True) for k in ood_keys))
+        for key, higher in keys:
+            values = [metric_value(m, key) for m in c.runs if metric_value(m, key) is not None]
             if values:
                 best[key] = max(values) if higher else min(values)
         return best

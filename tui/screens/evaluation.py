@@ -1,8 +1,9 @@
 """Evaluation of one checkpoint on the test split (pushed from the runs screen).
 
-Test accuracy and loss, the model beside its two baselines, the confusion
-matrix, per-class precision/recall/F1/support, the confidence histogram
-(right vs wrong per bin) and accuracy per sample subtype.
+Test accuracy and loss, the model beside its two baselines, the test split
+beside the out-of-distribution splits (larger graphs, longer plans), the
+confusion matrix, per-class precision/recall/F1/support, the confidence
+histogram (right vs wrong per bin) and accuracy per sample subtype.
 
 The work happens in a thread worker: torch is imported there, the first time
 a checkpoint is opened, never when the app starts. A saved evaluation newer
@@ -91,6 +92,34 @@ def baselines_table(result: Mapping[str, Any], width: int = 20) -> Table:
     return table
 
 
+def ood_table(result: Mapping[str, Any]) -> Table | Text:
+    """Test beside each out-of-distribution split: graphs, accuracy, the change from
+    test, loss and the worst subtype. An evaluation saved before the OOD splits
+    existed shows a dash and how to add them."""
+    from nsm.runs.compare import ood_rows
+
+    rows = ood_rows(result)
+    if not rows:
+        return Text("Out-of-distribution splits: — (not in this evaluation; R: evaluate again)", style="dim")
+    table = Table(title="Test vs out-of-distribution splits", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for col in ("split", "graphs", "acc", "Δ test", "loss", "worst subtype"):
+        table.add_column(col, justify="left" if col in ("split", "worst subtype") else "right", no_wrap=True)
+    test_acc = rows[0]["acc"]
+    for i, row in enumerate(rows):
+        acc = row["acc"]
+        delta = "" if i == 0 or acc is None or test_acc is None else f"{100 * (acc - test_acc):+.1f}"
+        style = "bold green" if i == 0 else ("red" if isinstance(acc, float) and acc < 0.6 else "")
+        table.add_row(
+            Text(row["label"], style="bold" if i == 0 else ""),
+            "-" if row["count"] is None else str(row["count"]),
+            Text(_pct(acc), style=style),
+            delta,
+            _f(row["loss"]),
+            row["worst"] or "-",
+        )
+    return table
+
+
 def confusion_table(result: Mapping[str, Any]) -> Table:
     confusion = result.get("confusion") or []
     classes = list((result.get("per_class") or {}).keys()) or ["negative", "positive"]
@@ -174,7 +203,7 @@ class EvaluationScreen(AppScreen):
     EvaluationScreen #eval-confidence {
         height: 12;
     }
-    EvaluationScreen #eval-subtypes {
+    EvaluationScreen #eval-subtypes, EvaluationScreen #eval-ood {
         height: auto;
         padding: 0 1;
     }
@@ -208,6 +237,7 @@ class EvaluationScreen(AppScreen):
             with Horizontal(classes="eval-row"):
                 yield Static("", id="eval-summary")
                 yield Static("", id="eval-baselines")
+            yield Static("", id="eval-ood")
             with Horizontal(classes="eval-row"):
                 yield Static("", id="eval-confusion")
                 yield Static("", id="eval-perclass")
@@ -225,7 +255,7 @@ class EvaluationScreen(AppScreen):
         bar = self.query_one("#eval-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
-        self._stage("loading the checkpoint and the test split (the first time also loads torch)…")
+        self._stage("loading the checkpoint, the test and OOD splits (the first time also loads torch)…")
         self.evaluate(reuse)
 
     def _stage(self, text: str | Text) -> None:
@@ -257,7 +287,10 @@ class EvaluationScreen(AppScreen):
 
     def _progress(self, done: int, total: int) -> None:
         self.query_one("#eval-progress", ProgressBar).update(total=total, progress=done)
-        self._stage(f"evaluating: {done}/{total} test graphs")
+        if done < total:
+            self._stage(f"evaluating: {done}/{total} test graphs")
+        else:  # evaluate_checkpoint goes on with the OOD splits (no progress of their own)
+            self._stage(f"evaluated {total} test graphs; now the out-of-distribution splits…")
 
     def _done(self, result: dict[str, Any] | None, error: str | None) -> None:
         self.busy = False
@@ -285,6 +318,7 @@ class EvaluationScreen(AppScreen):
         self._stage(stage)
         self.query_one("#eval-summary", Static).update(summary_table(result))
         self.query_one("#eval-baselines", Static).update(baselines_table(result))
+        self.query_one("#eval-ood", Static).update(ood_table(result))
         self.query_one("#eval-confusion", Static).update(confusion_table(result))
         self.query_one("#eval-perclass", Static).update(per_class_table(result))
         chart = self.query_one("#eval-confidence", StackedBarChart)

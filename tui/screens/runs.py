@@ -14,7 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from rich.text import Text
 from textual import on, work
@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 
 from nsm.config import DOMAINS
 from nsm.runs import CheckpointInfo, Run, RunIsRunning, RunNotFound, RunStoreError, RunSummary
-from nsm.runs.compare import config_differences
+from nsm.runs.compare import config_differences, ood_label, ood_numbers
 from nsm.runs.store import RUNNING
 from nsm.text import plain
 from tui.columns import DATA_TABLE, Column, Fitted, fit_columns
@@ -107,6 +107,28 @@ RUN_COLUMNS = [
     Column("started", priority=30),
     Column("size", priority=35),
 ]
+
+
+def run_columns(splits: Sequence[str]) -> list[Column]:
+    """RUN_COLUMNS, with one column per OOD split after test acc when some listed run has
+    one ("OOD 11-20", short "11-20"): read, never chosen by, the first to go when narrow."""
+    at = next(i for i, c in enumerate(RUN_COLUMNS) if c.label == "test acc") + 1
+    ood = [Column(ood_label(s), priority=10, short=ood_label(s, short=True), numeric=True) for s in splits]
+    return [*RUN_COLUMNS[:at], *ood, *RUN_COLUMNS[at:]]
+
+
+def ood_acc(summary: RunSummary) -> dict[str, float]:
+    """A run's OOD accuracies by split from its log's finished event, as its test accuracy
+    ({} for a run made before the OOD splits, or not finished)."""
+    return ood_numbers(summary.state, {}, {})[0]
+
+
+def ood_splits_of(rows: list[RunRow]) -> list[str]:
+    """The OOD splits some of `rows` has, first seen first."""
+    names: list[str] = []
+    for row in rows:
+        names += [name for name in ood_acc(row.summary) if name not in names]
+    return names
 
 CHECKPOINT_COLUMNS = [
     Column("file", keep=True),
@@ -362,11 +384,12 @@ class RunsScreen(AppScreen):
             self._signature = signature
             current = self.current_ref()
             cells, previous_domain = [], None
+            splits = ood_splits_of(self.shown)
             for row in self.shown:
                 domain = row.summary.domain
-                cells.append(self._cells(row, show_domain=domain != previous_domain))
+                cells.append(self._cells(row, show_domain=domain != previous_domain, splits=splits))
                 previous_domain = domain
-            layout = fit_columns(RUN_COLUMNS, [[_cell_text(c) for c in row] for row in cells], width, DATA_TABLE)
+            layout = fit_columns(run_columns(splits), [[_cell_text(c) for c in row] for row in cells], width, DATA_TABLE)
             if self.columns_shown is None or layout.labels != self.columns_shown.labels:
                 table.clear(columns=True)
                 table.add_columns(*layout.labels)
@@ -381,14 +404,18 @@ class RunsScreen(AppScreen):
 
     def _row_signature(self, row: RunRow) -> tuple[Any, ...]:
         s = row.summary
-        return (row.ref, s.status, s.epoch, s.epochs, s.best_val_acc, s.best_val_loss, s.state.test_acc, s.sort_time, row.size, row.ref in self.marked)
+        return (
+            row.ref, s.status, s.epoch, s.epochs, s.best_val_acc, s.best_val_loss, s.state.test_acc,
+            tuple(ood_acc(s).items()), s.sort_time, row.size, row.ref in self.marked,
+        )  # fmt: skip
 
-    def _cells(self, row: RunRow, show_domain: bool) -> list[Any]:
+    def _cells(self, row: RunRow, show_domain: bool, splits: Sequence[str] = ()) -> list[Any]:
         s = row.summary
         status = Text(s.status, style=STATUS_STYLES.get(s.status, ""))
         if s.problem:
             status.append(" !", style="bold red")
         epochs = f"{s.epoch}/{s.epochs}" if s.epochs is not None else str(s.epoch)
+        ood = ood_acc(s) if splits else {}
         return [
             Text("●", style="bold cyan") if row.ref in self.marked else "",
             Text(s.domain, style="bold") if show_domain else "",
@@ -398,6 +425,7 @@ class RunsScreen(AppScreen):
             Text(num(s.best_val_acc), justify="right"),
             Text(num(s.best_val_loss), justify="right"),
             Text(num(s.state.test_acc), justify="right"),
+            *(Text(num(ood.get(split)), justify="right") for split in splits),
             when(s.sort_time or None),
             Text(human_size(row.size), justify="right"),
         ]

@@ -1,10 +1,14 @@
 """The sweep screen (F4): define a grid, run its queue, watch it, compare the points.
 
 Three tabs (keys 1, 2, 3): Define (domain, grid rows `knob=v1,v2`, knobs every
-point shares, or a JSON list of configs; checked as you type), Queue (pending /
-running / done / failed / stopped, with the current point's epoch and step) and
-Results (ranked by best validation loss or accuracy, never by a test metric; the
-best finished point highlighted). `enter` on a point opens its run (its
+point shares, or a JSON list of configs, and how many seeds each point runs
+with; checked as you type), Queue (pending / running / done / failed / stopped,
+with the current point's epoch and step) and Results (ranked by best validation
+loss or accuracy, never by a test metric; the best finished point highlighted; each
+out-of-distribution split's accuracy beside test when the points have one).
+Over several seeds the results are one row per grid point: every number is the
+mean ± 95% CI over its finished seeds, and ≈ marks a point whose difference from
+the best is inside the noise (nsm.runs.aggregate: a Welch t-test at 0.05). `enter` on a point opens its run (its
 evaluation when it has a checkpoint, else the runs browser on it); `b` opens the
 best point. Both tables fit the screen's width (tui/columns.py).
 
@@ -69,6 +73,9 @@ from nsm.sweeps import (
     result_rows,
     snapshot,
 )
+from nsm.runs.aggregate import SHORT_LEGEND
+from nsm.runs.compare import ood_label
+from nsm.sweeps.results import GroupRow, best_group, group_rows, is_grouped, ood_metric, ood_splits
 from nsm.sweeps.plan import PlanError, SweepPlan, base_from, plan_sweep
 from nsm.sweeps.sweep import validate_sweep_name
 from tui.columns import DATA_TABLE, Column, fit_columns, knob_column
@@ -91,7 +98,7 @@ MODAL_MAX_PARALLEL = 4  # as `nsm-tui sweep --backend modal` (--max-parallel)
 # queue always trains one point at a time, in this app's process.
 LOCAL_PARALLEL_KEY = "sweep.parallel"
 GRID_ROWS = 3
-FORM_INPUTS = tuple(f"grid-{i}" for i in range(GRID_ROWS)) + ("fixed", "configs", "name")
+FORM_INPUTS = tuple(f"grid-{i}" for i in range(GRID_ROWS)) + ("fixed", "configs", "name", "seeds")
 BASE_SHOWN = ("epochs", "batch_size", "lr", "cycle_weight", "num_graphs", "device")
 STATE_STYLE = {PENDING: "dim", RUNNING: "bold cyan", DONE: "green", FAILED: "bold red", STOPPED: "yellow"}
 
@@ -140,6 +147,13 @@ class SweepScreen(AppScreen):
     }
     SweepScreen #mode {
         width: 1fr;
+    }
+    SweepScreen #seeds-label {
+        width: 7;
+        padding-left: 1;
+    }
+    SweepScreen #seeds {
+        width: 6;
     }
     SweepScreen Input.-invalid {
         background: $error 25%;
@@ -289,6 +303,11 @@ class SweepScreen(AppScreen):
                     with Horizontal(classes="row"):
                         yield Label("Name")
                         yield Input(placeholder="(generated)  runs are named NAME-01, NAME-02, ...", id="name", compact=True)
+                        yield Label("Seeds", id="seeds-label")
+                        yield Input(
+                            placeholder="1", id="seeds", compact=True,
+                            tooltip="runs per point, with SEED, SEED+1, ...: the results show mean ± 95% CI over them",
+                        )  # fmt: skip
                     yield Static(self._base_text(), id="base", markup=False)
                     yield Static("", id="plan", markup=False)
                     yield Button("Start sweep (ctrl+r)", id="start", variant="success", compact=True)
@@ -351,6 +370,7 @@ class SweepScreen(AppScreen):
             "grid": [self.query_one(f"#grid-{i}", Input).value for i in range(GRID_ROWS)],
             "fixed": self.query_one("#fixed", Input).value,
             "configs_file": self.query_one("#configs", Input).value.strip() or None,
+            "seeds": self.query_one("#seeds", Input).value,
         }
 
     @property
@@ -484,7 +504,7 @@ class SweepScreen(AppScreen):
 
     def _create_and_start(self, plan: SweepPlan, name: str | None) -> None:
         try:
-            sweep = create_sweep(self.context.store, plan.configs, name=name, axes=plan.axes, metric=self.metric)
+            sweep = create_sweep(self.context.store, plan.configs, name=name, axes=plan.axes, metric=self.metric, seeds=plan.seeds)
         except (SweepError, RunStoreError, OSError) as exc:
             self.notify(f"could not create the sweep: {exc}", severity="error")
             return
@@ -567,14 +587,19 @@ class SweepScreen(AppScreen):
         if snap is None:
             self.notify("no sweep chosen: define one (n) or pick one at the top", severity="warning")
             return
-        best = next((r for r in result_rows(snap, self.metric) if r.best), None)
-        if best is None:
+        if is_grouped(snap):
+            group = best_group(group_rows(snap, self.metric))
+            number = group.representative(self.metric).number if group is not None else None
+        else:
+            best = next((r for r in result_rows(snap, self.metric) if r.best), None)
+            number = best.number if best is not None else None
+        if number is None:
             self.notify(f"no best point yet: none has finished ({snap.summary()})", severity="warning")
             return
         self.action_show_tab("results-tab")
         table = self.query_one("#results", DataTable)
-        table.move_cursor(row=table.get_row_index(str(best.number)), animate=False)
-        await self.open_point(best.number)
+        table.move_cursor(row=table.get_row_index(str(number)), animate=False)
+        await self.open_point(number)
 
     async def open_point(self, number: int) -> None:
         """Open point `number`'s run: the evaluation of its best checkpoint once it has
@@ -803,13 +828,18 @@ class SweepScreen(AppScreen):
         runner = self._runner_text(snap)
         self.query_one("#queue-summary", Static).update(summary + (f"\n{runner}" if runner else ""))
         rows = []
+        # Over several seeds each run's seed is a column (a grid over SEED has it as a knob).
+        seeds = snap.data.seeds > 1 and "seed" not in snap.data.knobs
         for v in snap.points:
             state = Text(v.state, style=STATE_STYLE.get(v.state, ""))
-            values = (format_value(v.point.values.get(k)) for k in snap.data.knobs)
+            values = [format_value(v.point.values.get(k)) for k in snap.data.knobs]
+            if seeds:
+                values.append(format_value(v.point.config.get("seed")))
             rows.append((str(v.number), [str(v.number), *values, state, v.progress_text(), v.point.run_name]))
         columns = [
             Column("#", keep=True),
             *self._knob_columns(snap),
+            *([Column("SEED", priority=87)] if seeds else []),
             Column("state", priority=90),
             Column("progress", priority=60, short="prog"),
             Column("run", keep=True),
@@ -838,6 +868,9 @@ class SweepScreen(AppScreen):
         detail.update(Text(plain(text)))  # the error comes from the run's files
 
     def _render_results(self, snap: SweepSnapshot) -> None:
+        if is_grouped(snap):
+            self._render_group_results(snap)
+            return
         results = result_rows(snap, self.metric)
         spec = METRICS[self.metric]
         best = next((r for r in results if r.best), None)
@@ -847,6 +880,7 @@ class SweepScreen(AppScreen):
             best_text = f"★ best: point {best.number} ({knobs}) · {spec.label.removeprefix('best ')} {_metric_text(best.metric(self.metric), 3)}"
         self.query_one("#metric-note", Static).update(f"{'higher' if spec.higher_is_better else 'lower'} is better · m: next metric")
         self.query_one("#best", Static).update(best_text)
+        splits = ood_splits(results)
         rows = []
         for r in results:
             cells = [
@@ -858,13 +892,14 @@ class SweepScreen(AppScreen):
                 _metric_text(r.best_val_acc, 3),
                 _metric_text(r.test_acc, 3),
                 _metric_text(r.test_loss, 3),
+                *(_metric_text(r.ood_acc.get(split), 3) for split in splits),
                 _duration(r.time_s),
             ]
             # The best finished point stands out in every cell, not only by its star.
             styles = ["bold green" if r.best else (STATE_STYLE.get(c, "") if c == r.state else "") for c in cells]
             rows.append((str(r.number), [Text(c, style=st) for c, st in zip(cells, styles)]))
-        # The ranking's two validation columns are kept longest; the test columns are there to
-        # read, not to choose by, and go first when the screen is narrow.
+        # The ranking's two validation columns are kept longest; the test and OOD columns are
+        # there to read, not to choose by, and go first when the screen is narrow.
         columns = [
             Column("", keep=True),
             Column("#", keep=True),
@@ -874,6 +909,52 @@ class SweepScreen(AppScreen):
             Column("val acc", priority=95 if self.metric == "best_val_acc" else 93),
             Column("test acc", priority=60, short="test"),
             Column("test loss", priority=50, short="t.loss"),
+            *_ood_columns(splits),
+            Column("time", priority=40),
+        ]
+        self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name, self._table_width())
+
+    def _render_group_results(self, snap: SweepSnapshot) -> None:
+        """One row per grid point over its seeds: mean ± 95% CI of each number over the
+        finished seeds (n), ranked by the mean; ★ the best, ≈ within its noise."""
+        groups = group_rows(snap, self.metric)
+        spec = METRICS[self.metric]
+        knobs = [k for k in snap.data.knobs if k != "seed"]
+        best = best_group(groups)
+        best_text = "no finished point yet"
+        if best is not None:
+            values = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
+            est = best.estimate(self.metric)
+            what = spec.label.removeprefix("best ")
+            best_text = f"★ best: point {best.number} ({values}) · {what} {est.text(3) if est else '-'} (n={best.done})"
+        self.query_one("#metric-note", Static).update(f"{'higher' if spec.higher_is_better else 'lower'} is better · m: next metric")
+        self.query_one("#best", Static).update(f"{best_text}\n{SHORT_LEGEND}")
+        splits = ood_splits(groups)
+        rows = []
+        for g in groups:
+            cells = [
+                g.mark,
+                str(g.number),
+                *(format_value(g.values.get(k)) for k in knobs),
+                str(g.done),
+                g.state,
+                *(_estimate_text(g, name) for name in ("best_val_loss", "best_val_acc", "test_acc", "test_loss")),
+                *(_estimate_text(g, ood_metric(split)) for split in splits),
+                _duration(g.metric("time_s")),
+            ]
+            styles = ["bold green" if g.best else (STATE_STYLE.get(c, "") if c == g.state else "") for c in cells]
+            rows.append((str(g.representative(self.metric).number), [Text(c, style=st) for c, st in zip(cells, styles)]))
+        columns = [
+            Column("", keep=True),
+            Column("#", keep=True),
+            *(knob_column(k, FIELDS[k].label, priority=88) for k in knobs),
+            Column("n", priority=94),
+            Column("state", priority=70),
+            Column("val loss", priority=95 if self.metric == "best_val_loss" else 93),
+            Column("val acc", priority=95 if self.metric == "best_val_acc" else 93),
+            Column("test acc", priority=60, short="test"),
+            Column("test loss", priority=50, short="t.loss"),
+            *_ood_columns(splits),
             Column("time", priority=40),
         ]
         self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name, self._table_width())
@@ -884,7 +965,10 @@ class SweepScreen(AppScreen):
         out = []
         for row_key in table.rows:
             cells = table.get_row(row_key)
-            out.append({"number": int(str(cells[1])), "best": str(cells[0]) == "★", "style": str(cells[1].style) if isinstance(cells[1], Text) else ""})
+            out.append({
+                "number": int(str(cells[1])), "best": str(cells[0]) == "★", "mark": str(cells[0]),
+                "style": str(cells[1].style) if isinstance(cells[1], Text) else "", "cells": [str(c) for c in cells],
+            })  # fmt: skip
         return out
 
 
@@ -989,6 +1073,12 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _ood_columns(splits: list[str]) -> list[Column]:
+    """One column per OOD split after the test columns ("OOD 11-20", short "11-20"): read,
+    never ranked by, and the first to go when the screen is narrow."""
+    return [Column(ood_label(split), priority=10, short=ood_label(split, short=True)) for split in splits]
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -996,6 +1086,11 @@ def _duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _estimate_text(row: GroupRow, name: str, digits: int = 3) -> str:
+    est = row.estimate(name)
+    return "-" if est is None else est.text(digits)
 
 
 def _metric_text(value: float | None, digits: int = 4) -> str:

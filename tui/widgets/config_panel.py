@@ -5,7 +5,8 @@ from nsm.config.FIELDS); pressing Start (or the dashboard's `s`) while a value i
 invalid names that field, says what it allows and moves the focus there. Only
 the knobs that apply are shown: GPU (and its price) for the Modal backend, AMP
 where a CUDA device can be used (Modal, or a local NVIDIA GPU: tui/local_gpu.py,
-asked in a worker; never torch). Knobs without a field (model width, threads)
+asked in a worker; never torch), POOLING for MODEL=nsm (the flat reference has no
+pooling to turn off). Knobs without a field (model width, threads)
 come from `base`, so a loaded or remembered config keeps them.
 """
 
@@ -21,7 +22,7 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from nsm.config import DOMAINS, FIELDS, ConfigError, RunConfig, cross_field_errors, validate_config
+from nsm.config import DOMAINS, FIELDS, MODELS, ConfigError, RunConfig, cross_field_errors, validate_config
 from nsm.runs.names import RunNameError, validate_run_name
 from nsm.text import plain
 from remote.config import GPU_PRICES_PER_HOUR
@@ -34,6 +35,8 @@ TEXT_FIELDS = ("epochs", "batch_size", "lr", "cycle_weight", "eval_every", "save
 BACKEND_CHOICES = (("in-process (thread)", "inprocess"), ("detached process", "process"), ("Modal cloud GPU", "modal"))
 GPU_CHOICES = tuple((f"{gpu}  ${price:.2f}/h", gpu) for gpu, price in GPU_PRICES_PER_HOUR.items())
 DEVICE_CHOICES = tuple((d, d) for d in FIELDS["device"].choices or ())
+MODEL_CHOICES = (("nsm (hierarchy)", "nsm"), ("flat (reference)", "flat"))
+assert tuple(v for _l, v in MODEL_CHOICES) == MODELS
 PRESETS = {
     "quick": ("Quick validation: 10 epochs, eval every 2", {"epochs": 10, "eval_every": 2, "save_every": 5}),
     "full": ("Full run: 100 epochs, batch 64", {"epochs": 100, "batch_size": 64, "eval_every": 5, "save_every": 10}),
@@ -42,14 +45,15 @@ PRESETS = {
 LAST_CONFIG_KEY = "dashboard.last_config"
 SELECT_VALUES = {
     "domain": set(DOMAINS),
+    "model": set(MODELS),
     "device": {v for _l, v in DEVICE_CHOICES},
     "backend": {v for _l, v in BACKEND_CHOICES},
     "gpu": {v for _l, v in GPU_CHOICES},
 }
-SELECTS = ("domain", "device", "backend", "gpu")
+SELECTS = ("domain", "model", "device", "backend", "gpu")
 MODAL = "modal"
 # The form's fields in the order they are shown (the first invalid one is the one named).
-FORM_ORDER = ("domain", *TEXT_FIELDS, "device", "backend", "gpu", "amp", "name")
+FORM_ORDER = ("domain", "model", "pooling", *TEXT_FIELDS, "device", "backend", "gpu", "amp", "name")
 
 
 def amp_applies(backend: Any, device: Any, cuda_here: bool | None) -> bool:
@@ -77,7 +81,6 @@ class ConfigPanel(VerticalScroll):
     }
     ConfigPanel .title {
         text-style: bold;
-        margin-bottom: 1;
     }
     ConfigPanel #form {
         layout: grid;
@@ -97,7 +100,6 @@ class ConfigPanel(VerticalScroll):
         height: auto;
     }
     ConfigPanel #preset {
-        margin-bottom: 1;
         width: 1fr;
     }
     ConfigPanel #start {
@@ -157,6 +159,10 @@ class ConfigPanel(VerticalScroll):
         # widgets, a faster start-up); a field's problem is mounted under it when it has one.
         with Container(id="form"):
             yield from self._select_row("domain", [(d, d) for d in DOMAINS], cfg.domain)
+            model = cfg.model if cfg.model in SELECT_VALUES["model"] else FIELDS["model"].default
+            yield from self._select_row("model", list(MODEL_CHOICES), model)
+            yield Label("POOLING", id="label-pooling")
+            yield OnOffCheckbox(cfg.pooling, compact=True, id="field-pooling", tooltip=f"{FIELDS['pooling'].help}: space toggles")
             for name in TEXT_FIELDS:
                 spec = FIELDS[name]
                 yield Label(spec.label, id=f"label-{name}")
@@ -214,6 +220,7 @@ class ConfigPanel(VerticalScroll):
         device = self.query_one("#field-device", Select).value
         here = local_gpu.known()
         rows = {
+            "pooling": self.query_one("#field-model", Select).value == "nsm",
             "gpu": backend == MODAL,
             "amp": amp_applies(backend, device, None if here is None else here.available),
         }
@@ -248,6 +255,8 @@ class ConfigPanel(VerticalScroll):
             values[name] = self.query_one(f"#field-{name}", Input).value
         # A hidden AMP does not apply (no CUDA here): the run trains without it.
         values["amp"] = self.query_one("#field-amp", Checkbox).value and self.applies("amp")
+        # A hidden POOLING (MODEL=flat) does not apply: the reference has no pooling to turn off.
+        values["pooling"] = self.query_one("#field-pooling", Checkbox).value or not self.applies("pooling")
         return values
 
     def run_name(self) -> str | None:
@@ -273,6 +282,8 @@ class ConfigPanel(VerticalScroll):
                     self.query_one(f"#field-{name}", Input).value = _raw(values[name])
             if "amp" in values:
                 self.query_one("#field-amp", Checkbox).value = bool(values["amp"])
+            if "pooling" in values:
+                self.query_one("#field-pooling", Checkbox).value = bool(values["pooling"])
         finally:
             self._loading = False
         self.validate()

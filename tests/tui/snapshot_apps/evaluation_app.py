@@ -59,6 +59,19 @@ SAVED_EVALUATION = {
         "missing_capability": {"acc": 0.76, "count": 50},
         "unachieved_leaf": {"acc": 0.58, "count": 50},
     },
+    # The out-of-distribution splits, as the engine saves them beside test (abridged).
+    "ood": {
+        "ood_steps_11_20": {
+            "count": 300, "acc": 0.7433, "loss": 0.5481, "task_loss": 0.5302, "cycle_loss": 0.179,
+            "per_subtype": {"valid": {"acc": 0.86, "count": 150}, "order_violation": {"acc": 0.64, "count": 50},
+                            "missing_capability": {"acc": 0.7, "count": 50}, "unachieved_leaf": {"acc": 0.5, "count": 50}},
+        },
+        "ood_steps_21_40": {
+            "count": 300, "acc": 0.6167, "loss": 0.7902, "task_loss": 0.7711, "cycle_loss": 0.191,
+            "per_subtype": {"valid": {"acc": 0.8, "count": 150}, "order_violation": {"acc": 0.42, "count": 50},
+                            "missing_capability": {"acc": 0.5, "count": 50}, "unachieved_leaf": {"acc": 0.38, "count": 50}},
+        },
+    },  # fmt: skip
     "baselines": {"majority": {"test_acc": 0.5}, "structure_blind": {"test_acc": 0.5633}},
     "eval_time_s": 1.234,
     "evaluated_at": EVALUATED_AT,
