@@ -25,6 +25,16 @@ from nsm.data import DOMAINS_IN_ORDER, load_dataset  # noqa: E402
 from nsm.baselines import LEAK_THRESHOLD, PROBE_NAMES, SHALLOW_PROBES, compute_baselines, leaks  # noqa: E402
 
 
+def print_probe_table(b: dict, subtypes: tuple[str, ...]) -> None:
+    """One row per probe: test accuracy overall and (balanced) per subtype."""
+    print(f"{'probe':38s} {'overall':>7s}  " + "  ".join(f"{s[:18]:>18s}" for s in subtypes))
+    for key, label in PROBE_NAMES.items():
+        per = b[key].get("per_subtype", {})
+        cells = "  ".join(f"{per[s]:18.3f}" if s in per else f"{'-':>18s}" for s in subtypes)
+        tag = "" if key in SHALLOW_PROBES else "  (information)"
+        print(f"{label:38s} {b[key]['test_acc']:7.3f}  {cells}{tag}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--domains", nargs="+", default=list(DOMAINS_IN_ORDER), choices=list(DOMAINS_IN_ORDER))
@@ -37,14 +47,8 @@ def main() -> int:
         t0 = time.perf_counter()
         b = compute_baselines(ds)
         took = time.perf_counter() - t0
-        subtypes = list(ds.spec.subtypes)
         print(f"\n== {domain} ({ds.num_graphs} graphs, seed {ds.seed}; all probes fit in {took:.2f}s)")
-        print(f"{'probe':38s} {'overall':>7s}  " + "  ".join(f"{s[:18]:>18s}" for s in subtypes))
-        for key, label in PROBE_NAMES.items():
-            per = b[key].get("per_subtype", {})
-            cells = "  ".join(f"{per[s]:18.3f}" if s in per else f"{'-':>18s}" for s in subtypes)
-            tag = "" if key in SHALLOW_PROBES else "  (information)"
-            print(f"{label:38s} {b[key]['test_acc']:7.3f}  {cells}{tag}")
+        print_probe_table(b, ds.spec.subtypes)
         leaky = leaks(b)
         if leaky:
             failed = True
