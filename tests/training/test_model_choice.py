@@ -25,14 +25,6 @@ def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
 
 
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    # torch.set_num_threads is process-global: a trainer here must not change other tests' count.
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 def test_model_knob_defaults_to_nsm_and_names_what_it_allows() -> None:
     assert RunConfig().model == "nsm"
     old = RunConfig().to_dict()

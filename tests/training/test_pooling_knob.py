@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from nsm.config import ConfigError, RunConfig, validate_config
 from nsm.config_file import load_config_file, save_config_file
@@ -28,13 +27,6 @@ REFUSED = "POOLING=off applies to MODEL=nsm only (MODEL=flat has no pooling to t
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_pooling_defaults_to_on_and_is_refused_off_with_the_flat_reference() -> None:

@@ -531,6 +531,18 @@ def print_results(snap: SweepSnapshot, metric: str) -> None:
     ]  # fmt: skip
     spec = METRICS[metric]
     title = f"results ranked by {spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better; ties: {METRICS[spec.tie_break].label})"
+    _print_ranked(title, columns, cells, [r.best for r in rows])
+    best = next((r for r in rows if r.best), None)
+    if best is not None:
+        knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
+        say(f"best: point {best.number} ({lit(knobs_text)})")
+        say(f"  {spec.label} {fmt(best.metric(metric))}, run {lit(best.run)}")
+    elif not any(p.state == DONE for p in snap.points):
+        say("no finished point yet")
+
+
+def _print_ranked(title: str, columns: list[Column], cells: list[list[Any]], best: list[bool]) -> None:
+    """A results table: on a terminal fitted to its width with the best row ★ and bold green, else plain."""
     if console.is_tty():  # looked up at call time: tests and pipes swap it
         from rich.console import Console
         from rich.table import Table
@@ -542,18 +554,11 @@ def print_results(snap: SweepSnapshot, metric: str) -> None:
         for i, label in zip(fitted.indices, fitted.labels):
             numeric = columns[i].numeric or columns[i].label == "#"
             table.add_column(label, justify="right" if numeric else "left", overflow="fold")
-        for r, row in zip(rows, text):
-            table.add_row(*(Text("★" if c == "*" else c) for c in fitted.pick(row)), style="bold green" if r.best else None)
+        for is_best, row in zip(best, text):
+            table.add_row(*(Text("★" if c == "*" else c) for c in fitted.pick(row)), style="bold green" if is_best else None)
         Console().print(table)
     else:
         print_table(title, columns, cells)
-    best = next((r for r in rows if r.best), None)
-    if best is not None:
-        knobs_text = " ".join(f"{k}={format_value(best.values.get(k))}" for k in knobs)
-        say(f"best: point {best.number} ({lit(knobs_text)})")
-        say(f"  {spec.label} {fmt(best.metric(metric))}, run {lit(best.run)}")
-    elif not any(p.state == DONE for p in snap.points):
-        say("no finished point yet")
 
 
 def _estimate_cell(row: GroupRow, name: str, digits: int = 3) -> str | None:
@@ -594,22 +599,7 @@ def print_group_results(snap: SweepSnapshot, metric: str) -> None:
         f"results per point ({seeds}, n finished) ranked by the mean {spec.label} "
         f"({'higher' if spec.higher_is_better else 'lower'} is better)"
     )
-    if console.is_tty():
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        text = [[plain(fmt(c)) for c in row] for row in cells]
-        fitted = fit_columns(columns, text, terminal_width(), RICH_BOX)
-        table = Table(title=title, title_justify="left")
-        for i, label in zip(fitted.indices, fitted.labels):
-            numeric = columns[i].numeric or columns[i].label == "#"
-            table.add_column(label, justify="right" if numeric else "left", overflow="fold")
-        for r, row in zip(rows, text):
-            table.add_row(*(Text("★" if c == "*" else c) for c in fitted.pick(row)), style="bold green" if r.best else None)
-        Console().print(table)
-    else:
-        print_table(title, columns, cells)
+    _print_ranked(title, columns, cells, [r.best for r in rows])
     say(lit(CI_LEGEND))
     say(lit(f"{NOISE_LEGEND} (n ≥ 2 on both sides)"))
     best = next((r for r in rows if r.best), None)

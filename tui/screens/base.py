@@ -50,3 +50,13 @@ class AppScreen(Screen[None]):
             return bool(await self.app.run_action(action, self))  # the app's says whether it ran
         finally:
             self.palette_running = False
+
+
+def cursor_key(table: Any) -> str | None:
+    """The row key under a DataTable's cursor, or None when it is empty (or mid-rebuild)."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except Exception:  # the rows were replaced under the cursor
+        return None

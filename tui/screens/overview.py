@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from tui.screens.base import AppScreen
+from tui.screens.base import AppScreen, cursor_key
 from textual.widgets import DataTable, Footer, Header, Static
 
 from nsm.runs import live_overview as lo
@@ -189,13 +189,7 @@ class OverviewScreen(AppScreen):
     # ------------------------------------------------------------- actions
 
     def current_ref(self) -> str | None:
-        table = self.query_one("#live-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_key(self.query_one("#live-table", DataTable))
 
     def current_row(self) -> lo.LiveRow | None:
         ref = self.current_ref()

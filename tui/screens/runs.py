@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from tui.screens.base import AppScreen
+from tui.screens.base import AppScreen, cursor_key
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -530,27 +530,14 @@ class RunsScreen(AppScreen):
     # ----------------------------------------------------------- helpers
 
     def current_ref(self) -> str | None:
-        table = self.query_one("#runs-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return key.value
+        return cursor_key(self.query_one("#runs-table", DataTable))
 
     def current_row(self) -> RunRow | None:
         ref = self.current_ref()
         return self.rows.get(ref) if ref else None
 
     def current_checkpoint_file(self) -> str | None:
-        table = self.query_one("#ckpt-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return cursor_key(self.query_one("#ckpt-table", DataTable))
 
     def _chosen_checkpoint(self) -> CheckpointInfo | None:
         """The checkpoint under the cursor when the checkpoint table has focus."""

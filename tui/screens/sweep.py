@@ -904,13 +904,7 @@ class SweepScreen(AppScreen):
             Column("", keep=True),
             Column("#", keep=True),
             *self._knob_columns(snap),
-            Column("state", priority=70),
-            Column("val loss", priority=95 if self.metric == "best_val_loss" else 93),
-            Column("val acc", priority=95 if self.metric == "best_val_acc" else 93),
-            Column("test acc", priority=60, short="test"),
-            Column("test loss", priority=50, short="t.loss"),
-            *_ood_columns(splits),
-            Column("time", priority=40),
+            *_result_columns(self.metric, splits),
         ]
         self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name, self._table_width())
 
@@ -949,13 +943,7 @@ class SweepScreen(AppScreen):
             Column("#", keep=True),
             *(knob_column(k, FIELDS[k].label, priority=88) for k in knobs),
             Column("n", priority=94),
-            Column("state", priority=70),
-            Column("val loss", priority=95 if self.metric == "best_val_loss" else 93),
-            Column("val acc", priority=95 if self.metric == "best_val_acc" else 93),
-            Column("test acc", priority=60, short="test"),
-            Column("test loss", priority=50, short="t.loss"),
-            *_ood_columns(splits),
-            Column("time", priority=40),
+            *_result_columns(self.metric, splits),
         ]
         self._results_key = _fill_table(self.query_one("#results", DataTable), columns, rows, self._results_key, snap.name, self._table_width())
 
@@ -1071,6 +1059,19 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Text) and isinstance(b, Text):
         return a == b and str(a.style) == str(b.style)
     return type(a) is type(b) and a == b
+
+
+def _result_columns(metric: str, splits: list[str]) -> list[Column]:
+    """The results columns after the point's identity: state, then the numbers."""
+    return [
+        Column("state", priority=70),
+        Column("val loss", priority=95 if metric == "best_val_loss" else 93),
+        Column("val acc", priority=95 if metric == "best_val_acc" else 93),
+        Column("test acc", priority=60, short="test"),
+        Column("test loss", priority=50, short="t.loss"),
+        *_ood_columns(splits),
+        Column("time", priority=40),
+    ]
 
 
 def _ood_columns(splits: list[str]) -> list[Column]:
